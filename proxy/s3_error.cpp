@@ -1,0 +1,110 @@
+#include "s3proxy/s3_error.hpp"
+
+#include <fmt/format.h>
+
+namespace s3proxy {
+
+S3ErrorInfo info(S3Error e) {
+  switch (e) {
+    case S3Error::AccessDenied: return {403, "AccessDenied"};
+    case S3Error::AuthorizationHeaderMalformed: return {400, "AuthorizationHeaderMalformed"};
+    case S3Error::AuthorizationQueryParametersError: return {400, "AuthorizationQueryParametersError"};
+    case S3Error::BadDigest: return {400, "BadDigest"};
+    case S3Error::EntityTooLarge: return {400, "EntityTooLarge"};
+    case S3Error::IncompleteBody: return {400, "IncompleteBody"};
+    case S3Error::InternalError: return {500, "InternalError"};
+    case S3Error::InvalidAccessKeyId: return {403, "InvalidAccessKeyId"};
+    case S3Error::InvalidArgument: return {400, "InvalidArgument"};
+    case S3Error::InvalidDigest: return {400, "InvalidDigest"};
+    case S3Error::InvalidRequest: return {400, "InvalidRequest"};
+    case S3Error::MalformedTrailerError: return {400, "MalformedTrailerError"};
+    case S3Error::MethodNotAllowed: return {405, "MethodNotAllowed"};
+    case S3Error::MissingContentLength: return {411, "MissingContentLength"};
+    case S3Error::NotImplemented: return {501, "NotImplemented"};
+    case S3Error::RequestHeaderSectionTooLarge: return {400, "RequestHeaderSectionTooLarge"};
+    case S3Error::RequestTimeTooSkewed: return {403, "RequestTimeTooSkewed"};
+    case S3Error::RequestTimeout: return {400, "RequestTimeout"};
+    case S3Error::SignatureDoesNotMatch: return {403, "SignatureDoesNotMatch"};
+    case S3Error::XAmzContentSHA256Mismatch: return {400, "XAmzContentSHA256Mismatch"};
+    case S3Error::UpstreamUnreachable: return {502, "UpstreamUnreachable"};
+    case S3Error::UpstreamTimeout: return {504, "UpstreamTimeout"};
+    case S3Error::UpstreamResponseInvalid: return {502, "UpstreamResponseInvalid"};
+    case S3Error::PhantomWrite: return {502, "PhantomWrite"};
+  }
+  return {500, "InternalError"};
+}
+
+std::string xml_escape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&apos;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+std::string error_xml(std::string_view code, std::string_view message, std::string_view resource,
+                      std::string_view request_id) {
+  return fmt::format(
+      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{}</Code><Message>{}</Message>"
+      "<Resource>{}</Resource><RequestId>{}</RequestId></Error>",
+      xml_escape(code), xml_escape(message), xml_escape(resource), xml_escape(request_id));
+}
+
+namespace {
+
+std::string xml_unescape(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '&') {
+      out += s[i];
+      continue;
+    }
+    auto end = s.find(';', i);
+    if (end == std::string_view::npos) {
+      out += s.substr(i);
+      break;
+    }
+    auto ent = s.substr(i + 1, end - i - 1);
+    if (ent == "amp") out += '&';
+    else if (ent == "lt") out += '<';
+    else if (ent == "gt") out += '>';
+    else if (ent == "quot") out += '"';
+    else if (ent == "apos") out += '\'';
+    else out += s.substr(i, end - i + 1);
+    i = end;
+  }
+  return out;
+}
+
+std::optional<std::string> element_text(std::string_view body, std::string_view name) {
+  const std::string open = fmt::format("<{}>", name);
+  const std::string close = fmt::format("</{}>", name);
+  auto b = body.find(open);
+  if (b == std::string_view::npos) return std::nullopt;
+  b += open.size();
+  auto e = body.find(close, b);
+  if (e == std::string_view::npos) return std::nullopt;
+  return xml_unescape(body.substr(b, e - b));
+}
+
+}  // namespace
+
+std::optional<ParsedS3Error> parse_error_xml(std::string_view body) {
+  // Only <Error> documents carry an S3 error; the Code must be a plain token.
+  if (body.find("<Error>") == std::string_view::npos) return std::nullopt;
+  auto code = element_text(body, "Code");
+  if (!code || code->empty() || code->size() > 64) return std::nullopt;
+  auto message = element_text(body, "Message");
+  return ParsedS3Error{std::move(*code), message.value_or("")};
+}
+
+}  // namespace s3proxy

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs everything the build, the quick start and the tests need on Debian 12.
+# Usage: scripts/install-deps.sh [build|test]   (default: test = everything)
+set -euo pipefail
+what=${1:-test}
+export DEBIAN_FRONTEND=noninteractive
+
+build_pkgs=(build-essential cmake pkg-config git
+  libboost1.81-dev libssl-dev libspdlog-dev libfmt-dev libtomlplusplus-dev libgtest-dev zlib1g-dev)
+# The throwaway Ceph RGW the quick start and the tests put behind the proxy.
+rgw_pkgs=(radosgw ceph-mon ceph-osd ceph-common curl)
+# Real S3 clients and peers the integration tests drive.
+test_pkgs=(ruby ruby-aws-sdk-s3 ruby-fog-aws python3 python3-boto3 awscli
+  prometheus openssl procps)
+# The machine image may ship its own Node.js (which conflicts with Debian's npm).
+command -v npm >/dev/null || test_pkgs+=(nodejs npm)
+
+missing() { for p in "$@"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || echo "$p"; done; }
+
+pkgs=("${build_pkgs[@]}" "${rgw_pkgs[@]}")
+[ "$what" = test ] && pkgs+=("${test_pkgs[@]}")
+todo=$(missing "${pkgs[@]}")
+if [ -n "$todo" ]; then
+  apt-get update -qq || true
+  # shellcheck disable=SC2086
+  apt-get install -y -qq --no-install-recommends $todo >/dev/null
+fi
