@@ -1,0 +1,95 @@
+#pragma once
+// The audit log: one JSON object per line, one line per S3 request handled plus lines
+// for events that are not requests (start-up, canary, shutdown). Written by a background
+// thread so that a slow disk never stalls the request path for long.
+#include <boost/json.hpp>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace spdlog {
+class logger;
+}
+
+namespace s3proxy {
+
+enum class Level { info, warn, error };
+std::string_view level_name(Level level);  // "info", "warn", "error"
+
+struct AuditRecord {
+  std::chrono::system_clock::time_point ts;
+  Level level = Level::info;
+  std::string event = "request";  // request | write_denied | write_failed | auth_failed | acl_rejected | acl_accepted
+  std::string op, method, bucket, key;
+  unsigned status = 0;                      // HTTP status the client received
+  std::optional<unsigned> upstream_status;  // absent: the request never reached the upstream
+  std::optional<std::string> s3_code, s3_message;
+  std::string acl_action = "none";
+  std::vector<std::pair<std::string, std::string>> acl_headers;  // name, value
+  std::string access_key_id;
+  std::optional<std::string> request_id;  // the upstream's x-amz-request-id
+  std::uint64_t bytes_in = 0, bytes_out = 0;
+  double duration_ms = 0;
+  std::string remote;        // client address
+  std::string payload_mode;  // as the client sent it, e.g. "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+};
+
+// Sets event and level from the outcome, first rule that applies:
+//   auth_failed                                   -> auth_failed / warn
+//   acl_action "rejected" (PUT ?acl answered 501) -> acl_rejected / warn
+//   acl_action "accepted_locally" (answered 200)  -> acl_accepted / warn
+//   write with upstream 403                       -> write_denied / warn
+//   write with status or upstream status >= 400   -> write_failed / warn, error when either is >= 500
+//   anything else                                 -> request / info, error when status >= 500
+void classify_outcome(AuditRecord& rec, bool is_write, bool auth_failed);
+
+// "2026-11-23T18:15:00.123Z": RFC 3339, UTC, milliseconds (truncated).
+std::string format_timestamp(std::chrono::system_clock::time_point ts);
+
+// One JSON object without a trailing newline. Absent optionals are null; header names in
+// acl.headers are lower-case (repeats joined with ","); strings that are not valid UTF-8
+// get U+FFFD in place of the bad bytes so that every line stays parseable.
+std::string to_json_line(const AuditRecord& rec);
+
+// Serialises any JSON object the same way: numbers as plain decimals ("12.5", not "1.25E1"),
+// non-finite numbers as null, invalid UTF-8 repaired.
+std::string to_json_line(const boost::json::object& obj);
+
+// The raw query with the values of X-Amz-Signature, X-Amz-Credential and X-Amz-Security-Token
+// (names compared case-insensitively, also when percent-encoded) replaced by "*****".
+std::string redact_query(std::string_view raw_query);
+
+class AuditLog {
+ public:
+  // Lines queued beyond this wait for the writer thread. At ~500 bytes a line that is
+  // ~4 MiB of memory, several seconds of peak traffic for a sidecar.
+  static constexpr std::size_t kQueueCapacity = 8192;
+
+  // path "-" writes to stdout, anything else appends to that file (created if missing).
+  // Throws std::exception (spdlog::spdlog_ex) if the file cannot be opened: a start-up error.
+  //
+  // When the queue is full, write() blocks until there is room rather than dropping the
+  // line: an audit trail with silent gaps is worse than a briefly slower request.
+  explicit AuditLog(const std::string& path);
+  ~AuditLog();  // writes out every queued line
+  AuditLog(const AuditLog&) = delete;
+  AuditLog& operator=(const AuditLog&) = delete;
+
+  void write(const AuditRecord& rec);
+  // A line that is not a request: ts, level and event first, then fields (fields named
+  // ts, level or event are ignored).
+  void event(Level level, std::string_view event, boost::json::object fields);
+  // Returns once every line queued before the call is written and flushed to the file.
+  void flush();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace s3proxy

@@ -1,0 +1,96 @@
+#pragma once
+// The upstream request, planned without a socket: which headers go on (and which are
+// signed), the target, the payload mode, and the body transform that verifies the
+// client's body while it streams and holds back the bytes that would let the upstream
+// complete the object until everything verified.
+#include "s3proxy/acl_policy.hpp"
+#include "s3proxy/chunked.hpp"
+#include "s3proxy/config.hpp"
+#include "s3proxy/net.hpp"
+#include "s3proxy/s3_error.hpp"
+#include "s3proxy/s3_request.hpp"
+#include "s3proxy/sigv4.hpp"
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace s3proxy {
+
+// The size of the signed chunks the proxy sends upstream (the AWS SDKs' default).
+inline constexpr std::size_t kUpstreamChunkSize = 64 * 1024;
+
+enum class BodyMode {
+  none,            // no request body
+  raw_hashed,      // the client's hex SHA-256 mode: bytes pass unchanged, hash checked before the last piece
+  raw_unsigned,    // UNSIGNED-PAYLOAD: bytes pass unchanged
+  decode_signed,   // aws-chunked from the client, re-signed as STREAMING-AWS4-HMAC-SHA256-PAYLOAD
+  decode_unsigned, // aws-chunked from the client, sent as UNSIGNED-PAYLOAD (https upstreams only)
+};
+
+struct ForwardInput {
+  const sigv4::RequestView& request;
+  const S3Target& target;
+  const sigv4::Verified& verified;
+  const AclDecision& acl;
+  std::optional<std::uint64_t> content_length;  // the client's framing, as parsed
+  bool chunked = false;                         // Transfer-Encoding: chunked from the client
+  UpstreamIdentity identity;
+  const UpstreamConfig& upstream;
+  std::chrono::system_clock::time_point now;
+};
+
+struct ForwardPlan {
+  http::verb method = http::verb::unknown;
+  std::string method_string;
+  std::string host;    // Host header and connection-pool key
+  std::string target;  // canonical path and query as sent upstream
+  std::vector<std::pair<std::string, std::string>> headers;  // in send order, Authorization included
+  BodyMode body = BodyMode::none;
+  bool has_body = false;
+  std::uint64_t upstream_content_length = 0;
+  std::optional<std::uint64_t> decoded_length;
+  std::optional<crypto::ChecksumAlgorithm> trailer_checksum;  // declared by x-amz-trailer, checked by the proxy
+  std::optional<chunked::ChainContext> upstream_chain;  // decode_signed: the proxy's own chunk chain
+  bool upstream_reusable = false;                       // set by the relay once the exchange completed cleanly
+
+  std::string serialize_head(bool expect_continue) const;
+};
+
+Result<ForwardPlan> plan_forward(const ForwardInput& in);
+
+// Hop-by-hop fields (RFC 9110 §7.6.1) and those named in Connection are not forwarded.
+bool is_hop_by_hop(std::string_view lower_name);
+void strip_hop_by_hop(http::fields& fields);
+
+class BodyTransform {
+ public:
+  BodyTransform(const ForwardPlan& plan, const sigv4::Verified& verified);
+
+  // Feeds the next piece of the client's body (HTTP framing removed); `last` when the
+  // client's framing says the body ended. Returns the refusal when the body is bad.
+  std::optional<Failure> consume(std::string_view data, bool last);
+  // What may be sent upstream now; valid until clear_output() or the next consume().
+  const std::vector<asio::const_buffer>& take_output() const { return out_; }
+  void clear_output();
+  [[nodiscard]] std::uint64_t decoded_bytes() const { return decoded_; }
+
+ private:
+  std::optional<Failure> consume_raw(std::string_view data, bool last);
+  std::optional<Failure> consume_chunked(std::string_view data, bool last);
+  void stage(std::string_view payload);
+  void emit_staged();
+
+  BodyMode mode_;
+  std::string expected_hash_;
+  crypto::Sha256 hash_;
+  std::optional<chunked::Decoder> decoder_;
+  std::optional<chunked::SignedChunkEncoder> encoder_;
+  std::string staged_;                // decoded payload held back (at most one upstream chunk)
+  std::vector<std::string> emitted_;  // framed chunks ready to send
+  std::vector<asio::const_buffer> out_;
+  std::uint64_t decoded_ = 0;
+};
+
+}  // namespace s3proxy

@@ -1,0 +1,495 @@
+#include "s3proxy/relay.hpp"
+
+#include "s3proxy/acl_policy.hpp"
+#include "s3proxy/audit.hpp"
+#include "s3proxy/chunked.hpp"
+#include "s3proxy/forward.hpp"
+#include "s3proxy/metrics.hpp"
+#include "s3proxy/s3_error.hpp"
+#include "s3proxy/s3_request.hpp"
+#include "s3proxy/sigv4.hpp"
+#include "s3proxy/upstream.hpp"
+
+#include <fmt/format.h>
+
+#include <array>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace s3proxy {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+// Request and response bodies move in pieces of this size: memory per request stays
+// bounded (two such buffers plus the header buffers) whatever the object size.
+constexpr std::size_t kBodyPiece = 64 * 1024;
+// Size of the signed chunks the proxy sends upstream (the AWS SDKs' default chunk size).
+constexpr std::size_t kUpstreamChunk = 64 * 1024;
+// An S3 error document is a few hundred bytes; capture this much of an error body to
+// extract Code and Message while relaying it unchanged.
+constexpr std::size_t kErrorCapture = 8 * 1024;
+// How long to wait for the upstream's answer to Expect: 100-continue before sending the
+// body anyway (RFC 9110 §10.1.1 lets a client proceed after a reasonable wait).
+constexpr auto kContinueWait = 3s;
+// Upper bound on a response header from the upstream.
+constexpr std::uint32_t kMaxUpstreamHeader = 64 * 1024;
+
+using RequestParser = http::request_parser<http::buffer_body>;
+using ResponseParser = http::response_parser<http::buffer_body>;
+
+// What the client has been told so far; decides how a late failure can still be reported.
+enum class ClientState { nothing_sent, continue_sent, response_started };
+
+struct Exchange {
+  AuditRecord rec;
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  bool is_write = false;
+  bool auth_failed = false;
+  bool keep_alive = true;
+  ClientState client = ClientState::nothing_sent;
+};
+
+Failure upstream_failure(const error_code& ec) {
+  if (ec == beast::error::timeout) {
+    return Failure{S3Error::UpstreamTimeout, "The upstream did not answer in time."};
+  }
+  return Failure{S3Error::UpstreamUnreachable, fmt::format("The upstream connection failed: {}", ec.message())};
+}
+
+template <class ClientStream>
+class Session {
+ public:
+  Session(ClientStream& client, WorkerState& worker, std::string remote)
+      : client_(client), w_(worker), cfg_(worker.services.config), remote_(std::move(remote)) {}
+
+  asio::awaitable<void> run() {
+    beast::flat_buffer buffer(cfg_.server.max_header_bytes + kBodyPiece);
+    for (;;) {
+      RequestParser parser;
+      parser.header_limit(static_cast<std::uint32_t>(cfg_.server.max_header_bytes));
+      parser.body_limit(boost::none);  // bodies are streamed, never held
+      lowest(client_).expires_after(cfg_.server.idle_timeout);
+      auto [ec, n] = co_await http::async_read_header(client_, buffer, parser, use_nothrow);
+      if (ec) {
+        if (ec == http::error::header_limit) {
+          Exchange x = new_exchange();
+          co_await answer_error(x, Failure{S3Error::RequestHeaderSectionTooLarge,
+                                           "Your request header section exceeds the maximum allowed size."});
+          finish(x);
+        } else if (ec != http::error::end_of_stream && ec != asio::error::eof &&
+                   ec != beast::error::timeout && ec != asio::error::operation_aborted &&
+                   ec != asio::error::connection_reset && buffer.size() > 0) {
+          Exchange x = new_exchange();
+          co_await answer_error(x, Failure{S3Error::InvalidRequest, "The request could not be parsed as HTTP/1.1."});
+          finish(x);
+        }
+        co_return;
+      }
+      ++w_.in_flight;
+      Exchange x = new_exchange();
+      co_await handle(x, buffer, parser);
+      finish(x);
+      --w_.in_flight;
+      if (!x.keep_alive || w_.stopping.load()) co_return;
+    }
+  }
+
+ private:
+  ClientStream& client_;
+  WorkerState& w_;
+  const Config& cfg_;
+  std::string remote_;
+  std::array<char, kBodyPiece> piece_{};
+
+  Exchange new_exchange() {
+    Exchange x;
+    x.rec.ts = w_.services.now();
+    x.rec.remote = remote_;
+    return x;
+  }
+
+  // The life of one request, top to bottom.
+  asio::awaitable<void> handle(Exchange& x, beast::flat_buffer& buffer, RequestParser& parser) {
+    auto& req = parser.get();
+    const std::string_view target = req.target();
+    const auto qpos = target.find('?');
+    std::vector<sigv4::Header> headers;
+    headers.reserve(32);
+    for (const auto& f : req) headers.push_back({f.name_string(), f.value()});
+    const sigv4::RequestView view{req.method_string(), target.substr(0, qpos),
+                                  qpos == std::string_view::npos ? std::string_view{} : target.substr(qpos + 1),
+                                  headers};
+    x.rec.method = std::string(view.method);
+    x.keep_alive = req.keep_alive();
+    x.rec.payload_mode = std::string(sigv4::header_value(headers, "x-amz-content-sha256").value_or(""));
+
+    // Classify.
+    if (view.raw_path.empty() || view.raw_path.front() != '/') {
+      co_return co_await answer_error(x, Failure{S3Error::InvalidRequest, "The request target must be an origin-form path."});
+    }
+    const S3Target s3 = classify(ClassifyInput{view.method, view.raw_path, view.raw_query,
+                                               sigv4::header_value(headers, "host").value_or(""),
+                                               sigv4::header_value(headers, "x-amz-copy-source").has_value(),
+                                               cfg_.server.domains});
+    x.rec.op = std::string(op_name(s3.op));
+    x.rec.bucket = s3.bucket;
+    x.rec.key = s3.key;
+    x.is_write = is_write(s3.op);
+
+    // Verify the client.
+    const auto lookup = [this](std::string_view id) -> const Secret* {
+      const ClientKey* c = find_client(cfg_, id);
+      return c ? &c->secret_access_key : nullptr;
+    };
+    auto verified = sigv4::verify(view, lookup, w_.services.now());
+    if (!verified) {
+      x.auth_failed = true;
+      if (auto claimed = sigv4::parse_auth(view)) x.rec.access_key_id = claimed->credential.access_key_id;
+      co_return co_await answer_error(x, verified.failure());
+    }
+    const ClientKey& client = *find_client(cfg_, verified->params.credential.access_key_id);
+    x.rec.access_key_id = client.access_key_id;
+
+    // Apply the ACL policy.
+    std::vector<std::pair<std::string_view, std::string_view>> header_pairs;
+    header_pairs.reserve(headers.size());
+    for (const auto& h : headers) header_pairs.emplace_back(h.name, h.value);
+    const AclDecision acl = decide(cfg_.acl.mode, cfg_.acl.acl_requests, s3, header_pairs);
+    x.rec.acl_action = std::string(action_name(acl.action));
+    x.rec.acl_headers = acl.headers;
+    for (const auto& [name, value] : acl.headers) {
+      w_.services.metrics.acl_header(acl.strip_headers ? "stripped" : "kept", name);
+    }
+    if (acl.answer != LocalAnswer::none) {
+      w_.services.metrics.acl_request(action_name(acl.action));
+      co_return co_await answer_acl_locally(x, acl);
+    }
+    if (s3.acl_subresource && req.method() == http::verb::put) w_.services.metrics.acl_request("forwarded");
+
+    // Plan the body and the upstream request.
+    const auto length = parser.content_length();
+    auto plan = plan_forward(ForwardInput{view, s3, verified.value(), acl,
+                                          length ? std::optional<std::uint64_t>(*length) : std::nullopt, parser.chunked(),
+                                          upstream_identity(cfg_, client), cfg_.upstream, w_.services.now()});
+    if (!plan) co_return co_await answer_error(x, plan.failure());
+
+    co_await exchange_with_upstream(x, buffer, parser, verified.value(), plan.value());
+  }
+
+  asio::awaitable<void> exchange_with_upstream(Exchange& x, beast::flat_buffer& buffer, RequestParser& parser,
+                                               const sigv4::Verified& verified, ForwardPlan& plan) {
+    auto [cec, conn] = co_await w_.pool.acquire(plan.host);
+    if (cec) {
+      co_return co_await answer_error(
+          x, Failure{S3Error::UpstreamUnreachable, fmt::format("The upstream could not be reached: {}", cec.message())});
+    }
+    co_await std::visit([&](auto& up) { return relay(x, buffer, parser, verified, plan, up, *conn); }, conn->stream);
+    if (plan.upstream_reusable) w_.pool.release(std::move(conn));
+    else w_.pool.discard(std::move(conn));
+  }
+
+  template <class UpStream>
+  asio::awaitable<void> relay(Exchange& x, beast::flat_buffer& buffer, RequestParser& parser,
+                              const sigv4::Verified& verified, ForwardPlan& plan, UpStream& up,
+                              UpstreamConnection& conn) {
+    plan.upstream_reusable = false;
+    const bool expect_continue = plan.has_body && parser.get()[http::field::expect] == "100-continue";
+    const std::string head = plan.serialize_head(expect_continue);
+    auto& up_tcp = lowest(up);
+    up_tcp.expires_after(cfg_.upstream.read_timeout);
+    if (auto [ec, n] = co_await asio::async_write(up, asio::buffer(head), use_nothrow); ec) {
+      co_return co_await answer_error(x, upstream_failure(ec));
+    }
+
+    beast::flat_buffer up_buffer;
+    std::optional<ResponseParser> response;
+    response.emplace();
+
+    // Expect: 100-continue end to end: the upstream decides before the client sends a byte.
+    if (expect_continue) {
+      up_tcp.expires_after(kContinueWait);
+      auto [ec, n] = co_await http::async_read_header(up, up_buffer, *response, use_nothrow);
+      if (!ec && response->get().result() == http::status::continue_) {
+        response.emplace();
+      } else if (!ec) {
+        // A final answer before the body: relay it; the client's body is never read.
+        x.keep_alive = false;
+        co_return co_await relay_response(x, up, up_buffer, *response, plan, /*header_read=*/true);
+      } else if (ec != beast::error::timeout) {
+        co_return co_await answer_error(x, upstream_failure(ec));
+      }
+      // No answer in time: proceed as RFC 9110 allows.
+      co_await send_continue(x);
+    }
+
+    // Relay the body, verifying it on the way; the final bytes are held back until it verifies.
+    BodyResult body = co_await relay_body(x, buffer, parser, verified, plan, up);
+    x.rec.bytes_in = body.decoded_bytes;
+    if (body.failure) {
+      // The upstream request is left incomplete and the connection dropped: nothing lands.
+      x.keep_alive = false;
+      co_return co_await answer_error(x, *body.failure);
+    }
+    if (body.upstream_error) {
+      // The upstream stopped reading (often an early error answer): relay its answer if there is one.
+      x.keep_alive = false;
+    }
+
+    up_tcp.expires_after(cfg_.upstream.read_timeout);
+    co_await relay_response(x, up, up_buffer, *response, plan, /*header_read=*/false);
+  }
+
+  struct BodyResult {
+    std::uint64_t decoded_bytes = 0;
+    std::optional<Failure> failure;  // the client's body is bad: answer this, upstream aborted
+    bool upstream_error = false;     // writing to the upstream failed
+  };
+
+  // Reads the next piece of the client's body (HTTP framing already removed by the parser).
+  asio::awaitable<std::pair<error_code, std::string_view>> read_piece(beast::flat_buffer& buffer, RequestParser& parser) {
+    auto& body = parser.get().body();
+    body.data = piece_.data();
+    body.size = piece_.size();
+    lowest(client_).expires_after(cfg_.server.idle_timeout);
+    auto [ec, n] = co_await http::async_read(client_, buffer, parser, use_nothrow);
+    if (ec == http::error::need_buffer) ec = {};
+    co_return std::pair{ec, std::string_view(piece_.data(), piece_.size() - body.size)};
+  }
+
+  template <class UpStream>
+  asio::awaitable<BodyResult> relay_body(Exchange& x, beast::flat_buffer& buffer, RequestParser& parser,
+                                         const sigv4::Verified& verified, ForwardPlan& plan, UpStream& up) {
+    BodyResult result;
+    if (!plan.has_body) co_return result;
+    BodyTransform transform(plan, verified);
+    auto& up_tcp = lowest(up);
+    while (!parser.is_done()) {
+      auto [ec, data] = co_await read_piece(buffer, parser);
+      if (ec) {
+        result.failure = Failure{S3Error::IncompleteBody,
+                                 "You did not provide the number of bytes specified by the Content-Length HTTP header."};
+        co_return result;
+      }
+      if (auto f = transform.consume(data, parser.is_done())) {
+        result.failure = std::move(f);
+        result.decoded_bytes = transform.decoded_bytes();
+        co_return result;
+      }
+      // Everything the transform releases is safe to send: the part that would let the
+      // upstream complete the object is released only once the whole body verified.
+      for (const auto& out : transform.take_output()) {
+        if (result.upstream_error) break;
+        up_tcp.expires_after(cfg_.upstream.read_timeout);
+        auto [wec, wn] = co_await asio::async_write(up, out, use_nothrow);
+        if (wec) result.upstream_error = true;
+      }
+      transform.clear_output();
+      if (result.upstream_error) break;
+    }
+    result.decoded_bytes = transform.decoded_bytes();
+    (void)x;
+    co_return result;
+  }
+
+  template <class UpStream>
+  asio::awaitable<void> relay_response(Exchange& x, UpStream& up, beast::flat_buffer& up_buffer,
+                                       ResponseParser& response, ForwardPlan& plan, bool header_read) {
+    response.header_limit(kMaxUpstreamHeader);
+    response.body_limit(boost::none);
+    if (plan.method == http::verb::head) response.skip(true);
+    if (!header_read) {
+      auto [ec, n] = co_await http::async_read_header(up, up_buffer, response, use_nothrow);
+      while (!ec && response.get().result() == http::status::continue_) {
+        // A late 100 Continue (we did not wait for it, or it crossed the body): skip it.
+        response.~ResponseParser();
+        new (&response) ResponseParser();
+        response.header_limit(kMaxUpstreamHeader);
+        response.body_limit(boost::none);
+        if (plan.method == http::verb::head) response.skip(true);
+        std::tie(ec, n) = co_await http::async_read_header(up, up_buffer, response, use_nothrow);
+      }
+      if (ec) co_return co_await answer_error(x, upstream_failure(ec));
+    }
+
+    auto& res = response.get();
+    const unsigned status = res.result_int();
+    x.rec.upstream_status = status;
+    x.rec.status = status;
+    if (auto id = res[ "x-amz-request-id" ]; !id.empty()) x.rec.request_id = std::string(id);
+    const bool upstream_keep_alive = res.keep_alive();
+    strip_hop_by_hop(res.base());
+    res.keep_alive(x.keep_alive && !w_.stopping.load());
+
+    http::response_serializer<http::buffer_body> sr{res};
+    x.client = ClientState::response_started;
+    lowest(client_).expires_after(cfg_.server.idle_timeout);
+    if (auto [ec, n] = co_await http::async_write_header(client_, sr, use_nothrow); ec) {
+      x.keep_alive = false;
+      co_return;
+    }
+
+    std::string error_body;
+    const bool capture = status >= 300;
+    bool complete = response.is_done();
+    while (!response.is_done()) {
+      res.body().data = piece_.data();
+      res.body().size = piece_.size();
+      lowest(up).expires_after(cfg_.upstream.read_timeout);
+      auto [ec, n] = co_await http::async_read(up, up_buffer, response, use_nothrow);
+      if (ec == http::error::need_buffer) ec = {};
+      if (ec) {
+        // Cut off mid-response: the client must not take a truncated body for a whole one.
+        x.keep_alive = false;
+        x.rec.s3_code = std::string(info(S3Error::UpstreamResponseInvalid).code);
+        x.rec.s3_message = fmt::format("The upstream closed the response early: {}", ec.message());
+        x.rec.level = Level::error;
+        co_return;
+      }
+      const std::size_t got = piece_.size() - res.body().size;
+      if (capture && error_body.size() < kErrorCapture) {
+        error_body.append(piece_.data(), std::min(got, kErrorCapture - error_body.size()));
+      }
+      x.rec.bytes_out += got;
+      res.body().data = piece_.data();
+      res.body().size = got;
+      res.body().more = !response.is_done();
+      lowest(client_).expires_after(cfg_.server.idle_timeout);
+      auto [wec, wn] = co_await http::async_write(client_, sr, use_nothrow);
+      if (wec == http::error::need_buffer) wec = {};
+      if (wec) {
+        x.keep_alive = false;
+        co_return;
+      }
+      complete = response.is_done();
+    }
+    if (!sr.is_done()) {
+      res.body().data = nullptr;
+      res.body().size = 0;
+      res.body().more = false;
+      auto [wec, wn] = co_await http::async_write(client_, sr, use_nothrow);
+      if (wec && wec != http::error::need_buffer) x.keep_alive = false;
+    }
+    if (capture) {
+      if (auto parsed = parse_error_xml(error_body)) {
+        x.rec.s3_code = std::move(parsed->code);
+        x.rec.s3_message = std::move(parsed->message);
+      }
+    }
+    plan.upstream_reusable = complete && upstream_keep_alive && up_buffer.size() == 0 && x.keep_alive;
+  }
+
+  asio::awaitable<void> send_continue(Exchange& x) {
+    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    lowest(client_).expires_after(cfg_.server.idle_timeout);
+    co_await asio::async_write(client_, asio::buffer(kContinue.data(), kContinue.size()), use_nothrow);
+    x.client = ClientState::continue_sent;
+  }
+
+  // The one exit for every refusal: S3 XML error to the client, fields for the audit line.
+  asio::awaitable<void> answer_error(Exchange& x, const Failure& failure) {
+    const auto [status, code] = info(failure.error);
+    x.rec.status = status;
+    x.rec.s3_code = std::string(code);
+    x.rec.s3_message = failure.message;
+    if (x.client == ClientState::response_started) {
+      // Too late for an answer: cutting the connection is the only honest signal left.
+      x.keep_alive = false;
+      error_code ignored;
+      lowest(client_).socket().shutdown(tcp::socket::shutdown_both, ignored);
+      co_return;
+    }
+    // A refused request's body is never read, so the connection cannot be reused.
+    x.keep_alive = false;
+    const std::string resource = x.rec.bucket.empty() ? "/" : fmt::format("/{}/{}", x.rec.bucket, x.rec.key);
+    http::response<http::string_body> res{static_cast<http::status>(status), 11};
+    res.set(http::field::server, "s3-acl-proxy");
+    res.set(http::field::content_type, "application/xml");
+    res.keep_alive(false);
+    if (x.rec.method != "HEAD") res.body() = error_xml(code, failure.message, resource, "");
+    res.prepare_payload();
+    if (x.rec.method == "HEAD") res.content_length(0);
+    x.client = ClientState::response_started;
+    lowest(client_).expires_after(cfg_.server.idle_timeout);
+    co_await http::async_write(client_, res, use_nothrow);
+  }
+
+  asio::awaitable<void> answer_acl_locally(Exchange& x, const AclDecision& acl) {
+    if (acl.answer == LocalAnswer::not_implemented) {
+      co_return co_await answer_error(
+          x, Failure{S3Error::NotImplemented,
+                     "ACL requests are not forwarded: the bucket's object ownership settings decide access."});
+    }
+    x.keep_alive = false;  // the ACL body, if any, is not read
+    x.rec.status = 200;
+    http::response<http::empty_body> res{http::status::ok, 11};
+    res.set(http::field::server, "s3-acl-proxy");
+    res.keep_alive(false);
+    res.content_length(0);
+    x.client = ClientState::response_started;
+    co_await http::async_write(client_, res, use_nothrow);
+  }
+
+  // Writes the audit line and counts the metrics: every request ends here exactly once.
+  void finish(Exchange& x) {
+    using namespace std::chrono;
+    x.rec.duration_ms = duration<double, std::milli>(steady_clock::now() - x.started).count();
+    classify_outcome(x.rec, x.is_write, x.auth_failed);
+    auto& m = w_.services.metrics;
+    m.request(x.rec.op.empty() ? "Unknown" : x.rec.op, x.rec.status, duration<double>(steady_clock::now() - x.started));
+    m.bytes(x.rec.bytes_in, x.rec.bytes_out);
+    if (x.auth_failed && x.rec.s3_code) m.auth_failure(*x.rec.s3_code);
+    if (x.rec.upstream_status && *x.rec.upstream_status >= 400) m.upstream_error(x.rec.op, x.rec.s3_code.value_or(""));
+    if (x.rec.event == "write_denied" || x.rec.event == "write_failed") {
+      m.write_failure(x.rec.op, x.rec.event, x.rec.s3_code.value_or(""));
+    }
+    w_.services.audit.write(x.rec);
+  }
+};
+
+void set_keepalive_options(tcp::socket& s) {
+  error_code ignored;
+  s.set_option(tcp::no_delay(true), ignored);
+}
+
+std::string remote_of(const tcp::socket& s) {
+  error_code ec;
+  auto ep = s.remote_endpoint(ec);
+  if (ec) return {};
+  return ep.address().is_v6() ? fmt::format("[{}]:{}", ep.address().to_string(), ep.port())
+                              : fmt::format("{}:{}", ep.address().to_string(), ep.port());
+}
+
+}  // namespace
+
+asio::awaitable<void> serve_connection(tcp::socket socket, WorkerState& worker) {
+  set_keepalive_options(socket);
+  std::string remote = remote_of(socket);
+  worker.services.metrics.client_connection(+1);
+  plain_stream stream(std::move(socket));
+  Session<plain_stream> session(stream, worker, std::move(remote));
+  co_await session.run();
+  error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  worker.services.metrics.client_connection(-1);
+}
+
+asio::awaitable<void> serve_tls_connection(tcp::socket socket, ssl::context& tls, WorkerState& worker) {
+  set_keepalive_options(socket);
+  std::string remote = remote_of(socket);
+  worker.services.metrics.client_connection(+1);
+  tls_stream stream(std::move(socket), tls);
+  lowest(stream).expires_after(worker.services.config.server.idle_timeout);
+  auto [ec] = co_await stream.async_handshake(ssl::stream_base::server, use_nothrow);
+  if (!ec) {
+    Session<tls_stream> session(stream, worker, std::move(remote));
+    co_await session.run();
+    lowest(stream).expires_after(std::chrono::seconds(5));
+    co_await stream.async_shutdown(use_nothrow);
+  }
+  worker.services.metrics.client_connection(-1);
+}
+
+}  // namespace s3proxy

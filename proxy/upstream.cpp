@@ -1,0 +1,124 @@
+#include "s3proxy/upstream.hpp"
+
+#include "s3proxy/metrics.hpp"
+
+#include <openssl/ssl.h>
+
+#include <sys/socket.h>
+
+namespace s3proxy {
+
+namespace {
+
+// An idle upstream connection older than this is closed rather than reused: servers
+// drop idle keep-alive connections (AWS after about 20 s, RGW's beast after 30 s by
+// default), and a request sent into a closing connection fails for no reason.
+constexpr std::chrono::seconds kMaxIdleAge{15};
+
+// True when the peer has not closed an idle connection (no EOF and no stray bytes pending).
+bool still_open(beast::tcp_stream& s) {
+  auto& sock = s.socket();
+  if (!sock.is_open()) return false;
+  char byte;
+  const auto n = ::recv(sock.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+}  // namespace
+
+std::shared_ptr<ssl::context> make_upstream_tls_context(const UpstreamConfig& cfg) {
+  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
+  ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                   ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+  if (cfg.verify_peer) {
+    ctx->set_verify_mode(ssl::verify_peer);
+    if (!cfg.ca_file.empty()) ctx->load_verify_file(cfg.ca_file);
+    else ctx->set_default_verify_paths();
+  } else {
+    ctx->set_verify_mode(ssl::verify_none);
+  }
+  return ctx;
+}
+
+UpstreamPool::UpstreamPool(asio::any_io_executor ex, const UpstreamConfig& cfg, std::shared_ptr<ssl::context> tls,
+                           Metrics& metrics)
+    : ex_(std::move(ex)), cfg_(cfg), tls_(std::move(tls)), metrics_(metrics), resolver_(ex_) {}
+
+UpstreamPool::~UpstreamPool() { close_idle(); }
+
+void UpstreamPool::close_idle() {
+  for (auto& c : idle_) discard(std::move(c));
+  idle_.clear();
+}
+
+asio::awaitable<std::pair<error_code, UpstreamConnectionPtr>> UpstreamPool::acquire(const std::string& host) {
+  const auto now = std::chrono::steady_clock::now();
+  while (!idle_.empty()) {
+    // Most recently used first: it is the least likely to have been closed.
+    auto conn = std::move(idle_.back());
+    idle_.pop_back();
+    if (conn->host == host && now - conn->idle_since < kMaxIdleAge && still_open(conn->tcp())) {
+      conn->reused = true;
+      metrics_.upstream_connection_reused();
+      co_return std::pair{error_code{}, std::move(conn)};
+    }
+    discard(std::move(conn));
+  }
+
+  auto [rec, endpoints] =
+      co_await resolver_.async_resolve(cfg_.host, std::to_string(cfg_.port), use_nothrow);
+  if (rec) co_return std::pair{rec, UpstreamConnectionPtr{}};
+
+  auto conn = std::make_unique<UpstreamConnection>(UpstreamConnection{
+      cfg_.scheme == Scheme::https ? std::variant<plain_stream, tls_stream>(std::in_place_type<tls_stream>, ex_, *tls_)
+                                   : std::variant<plain_stream, tls_stream>(std::in_place_type<plain_stream>, ex_),
+      host, now, false});
+  auto& tcp = conn->tcp();
+  tcp.expires_after(cfg_.connect_timeout);
+  auto [cec, ep] = co_await tcp.async_connect(endpoints, use_nothrow);
+  if (cec) co_return std::pair{cec, UpstreamConnectionPtr{}};
+  tcp.socket().set_option(tcp::no_delay(true));
+  metrics_.upstream_connection(+1);
+
+  if (auto* tls = std::get_if<tls_stream>(&conn->stream)) {
+    // SNI and host name verification use the name the request addresses (bucket.host in
+    // virtual-hosted style); strip a :port suffix.
+    std::string name = host.substr(0, host.rfind(':') != std::string::npos && host.front() != '[' ? host.rfind(':')
+                                                                                                  : host.size());
+    if (!SSL_set_tlsext_host_name(tls->native_handle(), name.c_str())) {
+      discard(std::move(conn));
+      co_return std::pair{error_code(static_cast<int>(::ERR_get_error()), asio::error::get_ssl_category()),
+                          UpstreamConnectionPtr{}};
+    }
+    if (cfg_.verify_peer) tls->set_verify_callback(ssl::host_name_verification(name));
+    auto [hec] = co_await tls->async_handshake(ssl::stream_base::client, use_nothrow);
+    if (hec) {
+      discard(std::move(conn));
+      co_return std::pair{hec, UpstreamConnectionPtr{}};
+    }
+  }
+  co_return std::pair{error_code{}, std::move(conn)};
+}
+
+void UpstreamPool::release(UpstreamConnectionPtr conn) {
+  if (!conn) return;
+  if (idle_.size() >= cfg_.max_idle_connections) {
+    discard(std::move(conn));
+    return;
+  }
+  conn->idle_since = std::chrono::steady_clock::now();
+  conn->tcp().expires_never();
+  idle_.push_back(std::move(conn));
+}
+
+void UpstreamPool::discard(UpstreamConnectionPtr conn) {
+  if (!conn) return;
+  error_code ignored;
+  if (conn->tcp().socket().is_open()) {
+    conn->tcp().socket().shutdown(tcp::socket::shutdown_both, ignored);
+    conn->tcp().socket().close(ignored);
+    metrics_.upstream_connection(-1);
+  }
+}
+
+}  // namespace s3proxy

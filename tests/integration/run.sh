@@ -1,0 +1,300 @@
+#!/usr/bin/env bash
+# Integration tests: real S3 clients against a real S3 server (a throwaway Ceph RGW), through
+# the proxy, every written object checked byte for byte directly on the RGW.
+#
+# Usage: tests/integration/run.sh [TEST...]      (no TEST = all; names as printed)
+# Env:   DIRECT=1       skip the proxy: the clients talk to the RGW with the RGW's own key
+#                       (proves the clients and the harness, whatever state the proxy is in)
+#        PROXY_BIN      the proxy executable (default build/s3-acl-proxy)
+#        IT_ACL_MODE    strip (default) or audit: the proxy's [acl] mode, and so what the
+#                       tests expect to find on the RGW
+#        PROXY_PORT / PROXY_ADMIN_PORT (18080 / 19090)
+#        RGW_PORT / MON_PORT / OSD_PORT_MIN (17480 / 46889 / 46900: not rgw-start.sh's
+#                       defaults, so a development RGW left running does not collide)
+#        RGW_DEBUG=20   the RGW logs every request's headers (what each client really sent)
+#        KEEP_WORK=1    keep the work directory (logs, config, audit log) even on success
+#        TEST_TIMEOUT   seconds one client test may take (default 240)
+# Prints one line per test (PASS name / FAIL name: reason / SKIP name: reason /
+# XFAIL name: reason), then exactly "N passed, N failed"; exits 1 if any test failed.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+it=$root/tests/integration
+DIRECT=${DIRECT:-0}
+PROXY_BIN=${PROXY_BIN:-$root/build/s3-acl-proxy}
+IT_ACL_MODE=${IT_ACL_MODE:-strip}
+PROXY_PORT=${PROXY_PORT:-18080}
+PROXY_ADMIN_PORT=${PROXY_ADMIN_PORT:-19090}
+export RGW_PORT=${RGW_PORT:-17480} MON_PORT=${MON_PORT:-46889} OSD_PORT_MIN=${OSD_PORT_MIN:-46900}
+TEST_TIMEOUT=${TEST_TIMEOUT:-240}
+# The proxy's own key for the application: deliberately not the RGW's, so an object can only
+# land if the proxy verified the client's signature and signed the request anew.
+CLIENT_ACCESS_KEY=AKIAMASTODONEXAMPLE
+CLIENT_SECRET_KEY=mastodonsecretmastodonsecret0000
+# Poll bounds: the proxy should answer within a second; this only bounds a broken start.
+PROXY_UP_POLLS=100    # x 0.1 s
+PROXY_STOP_POLLS=100  # x 0.1 s; SIGTERM drains and exits 0
+SMALL_BYTES=70001                        # not a multiple of any chunk or part size
+BIG_BYTES=$((12 * 1024 * 1024 + 4321))   # 12 MiB and an odd tail: 3 parts of 5 MiB
+
+case "$IT_ACL_MODE" in strip | audit) ;; *) echo "IT_ACL_MODE must be strip or audit" >&2; exit 2 ;; esac
+
+t_start=$(date +%s.%N)
+work=$(mktemp -d /tmp/s3p-it.XXXXXX)
+mkdir -p "$work/logs" "$work/data"
+rgw_dir=$work/rgw
+proxy_pid=
+passed=0 failed=0 skipped=0 xfailed=0
+
+stop_proxy() {
+  [ -n "$proxy_pid" ] || return 0
+  kill -TERM "$proxy_pid" 2>/dev/null || true
+  for _ in $(seq 1 "$PROXY_STOP_POLLS"); do kill -0 "$proxy_pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$proxy_pid" 2>/dev/null || true
+  wait "$proxy_pid" 2>/dev/null || true
+  proxy_pid=
+}
+cleanup() {
+  local rc=$? keep=0
+  [ "$rc" -eq 0 ] && [ "${KEEP_WORK:-0}" != 1 ] || keep=1
+  stop_proxy
+  # Kept: a graceful stop so the RGW's logs end cleanly; otherwise an instant one.
+  if [ -f "$rgw_dir/ceph.conf" ]; then
+    KEEP=$keep "$root/scripts/rgw-stop.sh" "$rgw_dir" || true
+  fi
+  if [ "$keep" -eq 1 ]; then
+    echo "# logs kept in $work" >&2
+  else
+    rm -rf -- "$work"
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
+report() {  # report STATUS NAME [REASON]
+  local status=$1 name=$2 reason=${3:-}
+  case "$status" in
+    PASS) passed=$((passed + 1)); echo "PASS $name" ;;
+    FAIL) failed=$((failed + 1)); echo "FAIL $name: $reason" ;;
+    SKIP) skipped=$((skipped + 1)); echo "SKIP $name: $reason" ;;
+    XFAIL) xfailed=$((xfailed + 1)); echo "XFAIL $name: $reason" ;;
+  esac
+}
+finish() {
+  echo "# $skipped skipped, $xfailed expected failures; $(elapsed "$t_start") s in all"
+  echo "$passed passed, $failed failed"
+  [ "$failed" -eq 0 ]
+}
+
+# --- the RGW
+t_rgw=$(date +%s.%N)
+if ! "$root/scripts/rgw-start.sh" "$rgw_dir" >"$work/rgw.env" 2>"$work/logs/rgw-start.log"; then
+  report FAIL rgw_start "$(tail -1 "$work/logs/rgw-start.log")"
+  finish || exit 1
+fi
+# shellcheck disable=SC1091
+source "$work/rgw.env"
+echo "# rgw up at $RGW_ENDPOINT in $(elapsed "$t_rgw") s"
+
+# --- test data and buckets, straight on the RGW
+head -c "$SMALL_BYTES" /dev/urandom >"$work/data/small.bin"
+head -c "$BIG_BYTES" /dev/urandom >"$work/data/big.bin"
+all_tests=(mastodon_paperclip boto3_debian boto3_new awscli fog js_buffer js_stream_trailer wrong_secret)
+[ "$DIRECT" = 1 ] || all_tests+=(audit_log proxy_sigterm)
+selected=("$@")
+[ "${#selected[@]}" -gt 0 ] || selected=("${all_tests[@]}")
+for name in "${selected[@]}"; do
+  case " ${all_tests[*]} " in *" $name "*) ;; *) echo "unknown test: $name (known: ${all_tests[*]})" >&2; exit 2 ;; esac
+done
+bucket_of() { printf 'it-%s' "${1//_/-}"; }
+buckets=()
+for name in "${selected[@]}"; do buckets+=("$(bucket_of "$name")"); done
+/usr/bin/python3 "$it/lib/rgw_check.py" mkbucket "${buckets[@]}" >"$work/logs/mkbucket.log" 2>&1 ||
+  { report FAIL create_buckets "$(tail -1 "$work/logs/mkbucket.log")"; finish || exit 1; }
+
+# --- the proxy, unless DIRECT=1
+if [ "$DIRECT" = 1 ]; then
+  export S3_ENDPOINT=$RGW_ENDPOINT S3_ACCESS_KEY=$RGW_ACCESS_KEY S3_SECRET_KEY=$RGW_SECRET_KEY
+  export EXPECT_OBJECT_ACL=public-read EXPECT_ACL_PUT=success EXPECT_STREAM_UPLOAD=rejected
+  echo "# DIRECT=1: clients talk to the RGW with its own key"
+else
+  cat >"$work/proxy.toml" <<EOF
+[server]
+listen = "127.0.0.1:$PROXY_PORT"
+admin_listen = "127.0.0.1:$PROXY_ADMIN_PORT"
+
+[upstream]
+endpoint = "$RGW_ENDPOINT"
+region = "us-east-1"
+access_key_id = "$RGW_ACCESS_KEY"
+secret_access_key = "$RGW_SECRET_KEY"
+
+[[clients]]
+access_key_id = "$CLIENT_ACCESS_KEY"
+secret_access_key = "$CLIENT_SECRET_KEY"
+
+[acl]
+mode = "$IT_ACL_MODE"
+
+[audit]
+path = "$work/audit.jsonl"
+EOF
+  export S3_ENDPOINT=http://127.0.0.1:$PROXY_PORT S3_ACCESS_KEY=$CLIENT_ACCESS_KEY S3_SECRET_KEY=$CLIENT_SECRET_KEY
+  export EXPECT_STREAM_UPLOAD=success
+  if [ "$IT_ACL_MODE" = strip ]; then
+    # Stripped ACL headers leave objects private; PUT ?acl is answered 501 by default.
+    export EXPECT_OBJECT_ACL=private EXPECT_ACL_PUT=notimplemented
+  else
+    export EXPECT_OBJECT_ACL=public-read EXPECT_ACL_PUT=success
+  fi
+  proxy_starts=0
+  # start_proxy: starts the proxy and waits until it answers; on failure prints why.
+  start_proxy() {
+    local up=0 rc
+    [ -x "$PROXY_BIN" ] || { echo "no proxy executable at $PROXY_BIN (build it, or DIRECT=1)"; return 1; }
+    proxy_starts=$((proxy_starts + 1))
+    "$PROXY_BIN" --config "$work/proxy.toml" >>"$work/logs/proxy.log" 2>&1 &
+    proxy_pid=$!
+    for _ in $(seq 1 "$PROXY_UP_POLLS"); do
+      kill -0 "$proxy_pid" 2>/dev/null || break
+      # A bare TCP connect on the S3 port: a request there would be an audited auth failure.
+      if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$PROXY_ADMIN_PORT/healthz" &&
+        (exec 3<>"/dev/tcp/127.0.0.1/$PROXY_PORT") 2>/dev/null; then
+        up=1
+        break
+      fi
+      sleep 0.1
+    done
+    [ "$up" -eq 1 ] && return 0
+    if kill -0 "$proxy_pid" 2>/dev/null; then
+      stop_proxy
+      echo "proxy not answering on ports $PROXY_PORT/$PROXY_ADMIN_PORT"
+    else
+      wait "$proxy_pid" && rc=0 || rc=$?
+      proxy_pid=
+      echo "proxy exited with $rc: $(tail -1 "$work/logs/proxy.log")"
+    fi
+    return 1
+  }
+  proxy_problem=$(start_proxy) || true
+  if [ -n "$proxy_problem" ]; then
+    report FAIL proxy_start "$proxy_problem"
+    finish || exit 1
+  fi
+  echo "# proxy up at $S3_ENDPOINT ($IT_ACL_MODE mode)"
+fi
+
+# Clients must see only what this run gives them: no profile, config or keys from $HOME.
+unset AWS_PROFILE AWS_DEFAULT_PROFILE AWS_SESSION_TOKEN AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_REGION
+export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true
+export IT_DATA=$work/data RUN_ID=$$ IT_ACL_MODE NODE_NO_WARNINGS=1
+export RGW_ENDPOINT RGW_ACCESS_KEY RGW_SECRET_KEY
+
+# A newer python3 with its own boto3 (the image's pyenv one here), else the test is skipped.
+newer_python() {
+  local py=${BOTO3_NEW_PYTHON:-$(command -v python3 || true)} info
+  [ -n "$py" ] || return 1
+  info=$("$py" -c 'import os, sys, boto3; print(os.path.realpath(sys.executable), boto3.__version__)' 2>/dev/null) ||
+    return 1
+  case "$info" in /usr/bin/*) return 1 ;; esac
+  printf '%s' "$py"
+}
+
+js_dir=$it/clients/js
+js_ready() {
+  [ -d "$js_dir/node_modules/@aws-sdk/client-s3" ] && return 0
+  command -v npm >/dev/null || return 1
+  (cd "$js_dir" && npm ci --no-audit --no-fund) >"$work/logs/npm-ci.log" 2>&1
+}
+
+# run_client NAME CMD...: runs one client test with its own bucket and scratch directory.
+run_client() {
+  local name=$1 log=$work/logs/$1.log rc
+  shift
+  mkdir -p "$work/tmp/$name"
+  set +e
+  S3_BUCKET=$(bucket_of "$name") IT_TMP=$work/tmp/$name \
+    timeout --kill-after=10 "$TEST_TIMEOUT" "$@" >"$log" 2>&1
+  rc=$?
+  set -e
+  local last
+  last=$(grep -v '^[[:space:]]*$' "$log" | tail -1 || true)
+  case "$rc" in
+    0) report PASS "$name" ;;
+    77) report SKIP "$name" "$last" ;;
+    78) report XFAIL "$name" "${last#expected failure: }" ;;
+    124 | 137) report FAIL "$name" "timed out after $TEST_TIMEOUT s (see $log)" ;;
+    *)
+      report FAIL "$name" "${last:-exit $rc}"
+      grep '^not ok' "$log" | head -5 | sed 's/^/    /' || true
+      ;;
+  esac
+}
+
+# A proxy that died during a test is a failure of its own, reported after that test; it is
+# started again so that the next client's result stays its own.
+check_proxy_alive() {
+  local after=$1 rc problem
+  [ "$DIRECT" = 1 ] && return 0
+  [ -n "$proxy_pid" ] && kill -0 "$proxy_pid" 2>/dev/null && return 0
+  if [ -n "$proxy_pid" ]; then
+    wait "$proxy_pid" && rc=0 || rc=$?
+    proxy_pid=
+    report FAIL proxy_alive "the proxy exited with $rc during $after: $(tail -1 "$work/logs/proxy.log")"
+  fi
+  problem=$(start_proxy) || echo "# could not restart the proxy: $problem"
+}
+
+for name in "${selected[@]}"; do
+  case "$name" in
+    mastodon_paperclip) run_client "$name" ruby "$it/clients/mastodon_paperclip.rb" ;;
+    boto3_debian) run_client "$name" /usr/bin/python3 "$it/clients/boto3_client.py" ;;
+    boto3_new)
+      if py=$(newer_python); then
+        run_client "$name" "$py" "$it/clients/boto3_client.py"
+      else
+        report SKIP "$name" "no python3 with its own boto3 besides Debian's on PATH (set BOTO3_NEW_PYTHON)"
+      fi
+      ;;
+    awscli) run_client "$name" "$it/clients/awscli.sh" ;;
+    fog) run_client "$name" ruby "$it/clients/fog.rb" ;;
+    js_buffer | js_stream_trailer)
+      if js_ready; then
+        run_client "$name" node "$js_dir/s3_client.mjs" "$([ "$name" = js_buffer ] && echo buffer || echo stream)"
+      else
+        report FAIL "$name" "npm ci failed in $js_dir (see $work/logs/npm-ci.log)"
+      fi
+      ;;
+    wrong_secret) run_client "$name" /usr/bin/python3 "$it/clients/wrong_secret.py" ;;
+    audit_log)
+      run_client "$name" /usr/bin/python3 "$it/lib/audit_check.py" "$work/audit.jsonl" \
+        "$CLIENT_SECRET_KEY" "$RGW_SECRET_KEY"
+      ;;
+    proxy_sigterm)
+      check_proxy_alive "the tests before"
+      if [ -z "$proxy_pid" ]; then
+        report FAIL "$name" "the proxy is no longer running"
+        continue
+      fi
+      kill -TERM "$proxy_pid" 2>/dev/null || true
+      rc=
+      for _ in $(seq 1 "$PROXY_STOP_POLLS"); do
+        if ! kill -0 "$proxy_pid" 2>/dev/null; then wait "$proxy_pid" && rc=0 || rc=$?; break; fi
+        sleep 0.1
+      done
+      if [ -z "$rc" ]; then
+        report FAIL "$name" "still running $((PROXY_STOP_POLLS / 10)) s after SIGTERM"
+      elif [ "$rc" -ne 0 ]; then
+        proxy_pid=
+        report FAIL "$name" "exited with $rc after SIGTERM"
+      else
+        proxy_pid=
+        report PASS "$name"
+      fi
+      ;;
+  esac
+  [ "$name" = proxy_sigterm ] || check_proxy_alive "$name"
+done
+
+finish

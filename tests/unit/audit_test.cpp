@@ -1,0 +1,410 @@
+#include "s3proxy/audit.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+namespace s3proxy {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::chrono::system_clock::time_point at_2026_11_23_18_15_00_123() {
+  using namespace std::chrono;
+  return sys_days{year{2026} / November / 23} + 18h + 15min + 0s + 123ms;
+}
+
+AuditRecord sample_record() {
+  AuditRecord r;
+  r.ts = at_2026_11_23_18_15_00_123();
+  r.op = "PutObject";
+  r.method = "PUT";
+  r.bucket = "media";
+  r.key = "cache/a b.png";
+  r.status = 200;
+  r.upstream_status = 200;
+  r.acl_action = "stripped";
+  r.acl_headers = {{"x-amz-acl", "public-read"}};
+  r.access_key_id = "AKIAFAKEFAKEFAKE";
+  r.request_id = "tx0001";
+  r.bytes_in = 10240;
+  r.bytes_out = 0;
+  r.duration_ms = 12.5;
+  r.remote = "127.0.0.1:45678";
+  r.payload_mode = "STREAMING-UNSIGNED-PAYLOAD-TRAILER";
+  return r;
+}
+
+boost::json::object parse_line(const std::string& line) {
+  boost::system::error_code ec;
+  auto v = boost::json::parse(line, ec);
+  EXPECT_FALSE(ec) << ec.message() << ": " << line;
+  return v.is_object() ? v.as_object() : boost::json::object{};
+}
+
+// --- level names and timestamps --------------------------------------------------------
+
+TEST(LevelName, NamesEveryLevel) {
+  EXPECT_EQ(level_name(Level::info), "info");
+  EXPECT_EQ(level_name(Level::warn), "warn");
+  EXPECT_EQ(level_name(Level::error), "error");
+}
+
+TEST(FormatTimestamp, IsRfc3339UtcWithMilliseconds) {
+  EXPECT_EQ(format_timestamp(at_2026_11_23_18_15_00_123()), "2026-11-23T18:15:00.123Z");
+}
+
+TEST(FormatTimestamp, TruncatesBelowMillisecondsAndPadsZeros) {
+  using namespace std::chrono;
+  const auto t = sys_days{year{2027} / January / 2} + 3h + 4min + 5s + 7ms + 999us;
+  EXPECT_EQ(format_timestamp(t), "2027-01-02T03:04:05.007Z");
+}
+
+// --- to_json_line: fields and types ----------------------------------------------------
+
+TEST(ToJsonLine, HasEveryInterfaceFieldWithItsType) {
+  const auto obj = parse_line(to_json_line(sample_record()));
+  EXPECT_EQ(obj.at("ts").as_string(), "2026-11-23T18:15:00.123Z");
+  EXPECT_EQ(obj.at("level").as_string(), "info");
+  EXPECT_EQ(obj.at("event").as_string(), "request");
+  EXPECT_EQ(obj.at("op").as_string(), "PutObject");
+  EXPECT_EQ(obj.at("method").as_string(), "PUT");
+  EXPECT_EQ(obj.at("bucket").as_string(), "media");
+  EXPECT_EQ(obj.at("key").as_string(), "cache/a b.png");
+  EXPECT_EQ(obj.at("status").to_number<unsigned>(), 200U);
+  EXPECT_EQ(obj.at("upstream_status").to_number<unsigned>(), 200U);
+  EXPECT_TRUE(obj.at("s3_code").is_null());
+  EXPECT_TRUE(obj.at("s3_message").is_null());
+  const auto& acl = obj.at("acl").as_object();
+  EXPECT_EQ(acl.at("action").as_string(), "stripped");
+  EXPECT_EQ(acl.at("headers").as_object().at("x-amz-acl").as_string(), "public-read");
+  EXPECT_EQ(obj.at("access_key_id").as_string(), "AKIAFAKEFAKEFAKE");
+  EXPECT_EQ(obj.at("request_id").as_string(), "tx0001");
+  EXPECT_EQ(obj.at("bytes_in").to_number<std::uint64_t>(), 10240U);
+  EXPECT_EQ(obj.at("bytes_out").to_number<std::uint64_t>(), 0U);
+  EXPECT_DOUBLE_EQ(obj.at("duration_ms").to_number<double>(), 12.5);
+  EXPECT_EQ(obj.at("remote").as_string(), "127.0.0.1:45678");
+  EXPECT_EQ(obj.at("payload_mode").as_string(), "STREAMING-UNSIGNED-PAYLOAD-TRAILER");
+}
+
+TEST(ToJsonLine, StartsWithTsLevelEvent) {
+  EXPECT_EQ(to_json_line(sample_record()).rfind(R"({"ts":"2026-11-23T18:15:00.123Z","level":"info","event":"request",)",
+                                                0),
+            0U);
+}
+
+TEST(ToJsonLine, IsOneLineWithoutNewline) {
+  auto r = sample_record();
+  r.key = "a\nb\r\nc";
+  r.s3_message = "line1\nline2";
+  const auto line = to_json_line(r);
+  EXPECT_EQ(line.find('\n'), std::string::npos);
+  EXPECT_EQ(line.find('\r'), std::string::npos);
+}
+
+TEST(ToJsonLine, AbsentOptionalsAreNull) {
+  auto r = sample_record();
+  r.upstream_status.reset();
+  r.request_id.reset();
+  const auto obj = parse_line(to_json_line(r));
+  EXPECT_TRUE(obj.at("upstream_status").is_null());
+  EXPECT_TRUE(obj.at("request_id").is_null());
+  EXPECT_TRUE(obj.at("s3_code").is_null());
+}
+
+TEST(ToJsonLine, PresentErrorFieldsAreStrings) {
+  auto r = sample_record();
+  r.status = 403;
+  r.upstream_status = 403;
+  r.s3_code = "AccessDenied";
+  r.s3_message = "Access Denied";
+  const auto obj = parse_line(to_json_line(r));
+  EXPECT_EQ(obj.at("s3_code").as_string(), "AccessDenied");
+  EXPECT_EQ(obj.at("s3_message").as_string(), "Access Denied");
+  EXPECT_EQ(obj.at("upstream_status").to_number<unsigned>(), 403U);
+}
+
+TEST(ToJsonLine, AclHeadersAreEmptyObjectWhenNone) {
+  auto r = sample_record();
+  r.acl_action = "none";
+  r.acl_headers.clear();
+  const auto obj = parse_line(to_json_line(r));
+  EXPECT_EQ(obj.at("acl").as_object().at("action").as_string(), "none");
+  EXPECT_TRUE(obj.at("acl").as_object().at("headers").as_object().empty());
+}
+
+TEST(ToJsonLine, LowerCasesAclHeaderNames) {
+  auto r = sample_record();
+  r.acl_headers = {{"X-Amz-Acl", "public-read"}, {"X-Amz-Grant-Full-Control", "id=abc"}};
+  const auto headers = parse_line(to_json_line(r)).at("acl").as_object().at("headers").as_object();
+  EXPECT_EQ(headers.at("x-amz-acl").as_string(), "public-read");
+  EXPECT_EQ(headers.at("x-amz-grant-full-control").as_string(), "id=abc");
+  EXPECT_EQ(headers.size(), 2U);
+}
+
+TEST(ToJsonLine, JoinsRepeatedAclHeadersWithComma) {
+  auto r = sample_record();
+  r.acl_headers = {{"x-amz-grant-read", "id=a"}, {"X-Amz-Grant-Read", "id=b"}};
+  const auto headers = parse_line(to_json_line(r)).at("acl").as_object().at("headers").as_object();
+  EXPECT_EQ(headers.at("x-amz-grant-read").as_string(), "id=a,id=b");
+}
+
+TEST(ToJsonLine, WritesDurationAsPlainDecimal) {
+  auto r = sample_record();
+  r.duration_ms = 12.3456789;
+  const auto line = to_json_line(r);
+  EXPECT_NE(line.find(R"("duration_ms":12.346,)"), std::string::npos) << line;
+}
+
+TEST(ToJsonLine, WritesNonFiniteDurationAsNull) {
+  auto r = sample_record();
+  r.duration_ms = std::numeric_limits<double>::infinity();
+  EXPECT_TRUE(parse_line(to_json_line(r)).at("duration_ms").is_null());
+}
+
+TEST(ToJsonLine, EscapesQuotesBackslashesNewlinesAndControlCharactersInKey) {
+  auto r = sample_record();
+  r.key = std::string("a\"b\\c\nd\te\x01\x1f", 11) + std::string(1, '\0') + "{}";
+  const auto line = to_json_line(r);
+  EXPECT_NE(line.find(R"("key":"a\"b\\c\nd\te\u0001\u001f\u0000{}")"), std::string::npos) << line;
+  EXPECT_EQ(std::string(parse_line(line).at("key").as_string()), r.key);
+}
+
+TEST(ToJsonLine, KeepsValidUtf8InKey) {
+  auto r = sample_record();
+  r.key = "caf\xc3\xa9/\xe2\x82\xac/\xf0\x9f\x98\x80";
+  EXPECT_EQ(std::string(parse_line(to_json_line(r)).at("key").as_string()), r.key);
+}
+
+TEST(ToJsonLine, ReplacesInvalidUtf8SoTheLineStaysParseable) {
+  auto r = sample_record();
+  r.key = "a\xff" "b\xc3" "c\xed\xa0\x80" "d\xc0\xaf";  // stray, truncated, surrogate, overlong
+  const auto obj = parse_line(to_json_line(r));
+  EXPECT_EQ(std::string(obj.at("key").as_string()),
+            "a\xef\xbf\xbd" "b\xef\xbf\xbd" "c\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd" "d\xef\xbf\xbd\xef\xbf\xbd");
+}
+
+TEST(ToJsonLine, ObjectOverloadWritesNumbersPlainly) {
+  const boost::json::object obj{{"a", 1.5}, {"b", -3}, {"c", true}, {"d", nullptr}, {"e", boost::json::array{1, "x"}}};
+  EXPECT_EQ(to_json_line(obj), R"({"a":1.5,"b":-3,"c":true,"d":null,"e":[1,"x"]})");
+}
+
+TEST(ToJsonLine, NeverContainsAuthorizationMaterial) {
+  // The record has no field for them; the only places a client could smuggle one in are
+  // free-text fields such as the key, and those are data, not secrets the proxy holds.
+  const auto line = to_json_line(sample_record());
+  for (const char* word : {"Authorization", "Signature", "Credential", "Security-Token", "fakesecret"}) {
+    EXPECT_EQ(line.find(word), std::string::npos) << word;
+  }
+}
+
+// --- classify_outcome ------------------------------------------------------------------
+
+struct OutcomeCase {
+  bool is_write;
+  bool auth_failed;
+  unsigned status;
+  std::optional<unsigned> upstream;
+  const char* acl_action;
+  const char* event;
+  Level level;
+};
+
+class ClassifyOutcome : public ::testing::TestWithParam<OutcomeCase> {};
+
+TEST_P(ClassifyOutcome, SetsEventAndLevel) {
+  const OutcomeCase& c = GetParam();
+  AuditRecord r;
+  r.event = "stale";
+  r.level = Level::error;
+  r.status = c.status;
+  r.upstream_status = c.upstream;
+  r.acl_action = c.acl_action;
+  classify_outcome(r, c.is_write, c.auth_failed);
+  EXPECT_EQ(r.event, c.event);
+  EXPECT_EQ(level_name(r.level), level_name(c.level));
+}
+
+constexpr std::optional<unsigned> kNoUpstream = std::nullopt;
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, ClassifyOutcome,
+    ::testing::Values(
+        // reads
+        OutcomeCase{false, false, 200, 200, "none", "request", Level::info},
+        OutcomeCase{false, false, 404, 404, "none", "request", Level::info},
+        OutcomeCase{false, false, 403, 403, "none", "request", Level::info},
+        OutcomeCase{false, false, 500, 500, "none", "request", Level::error},
+        OutcomeCase{false, false, 502, kNoUpstream, "none", "request", Level::error},
+        // writes that succeed
+        OutcomeCase{true, false, 200, 200, "stripped", "request", Level::info},
+        OutcomeCase{true, false, 204, 204, "none", "request", Level::info},
+        // writes the upstream denies
+        OutcomeCase{true, false, 403, 403, "none", "write_denied", Level::warn},
+        OutcomeCase{true, false, 403, 403, "kept", "write_denied", Level::warn},
+        // other write failures
+        OutcomeCase{true, false, 400, 400, "kept", "write_failed", Level::warn},
+        OutcomeCase{true, false, 404, 404, "none", "write_failed", Level::warn},
+        OutcomeCase{true, false, 400, kNoUpstream, "none", "write_failed", Level::warn},
+        OutcomeCase{true, false, 500, 500, "none", "write_failed", Level::error},
+        OutcomeCase{true, false, 503, 503, "none", "write_failed", Level::error},
+        OutcomeCase{true, false, 502, kNoUpstream, "none", "write_failed", Level::error},
+        OutcomeCase{true, false, 503, kNoUpstream, "stripped", "write_failed", Level::error},
+        OutcomeCase{true, false, 500, 200, "none", "write_failed", Level::error},  // the proxy failed it
+        OutcomeCase{true, false, 200, 500, "none", "write_failed", Level::error},
+        // signature failures, whatever the operation
+        OutcomeCase{true, true, 403, kNoUpstream, "none", "auth_failed", Level::warn},
+        OutcomeCase{false, true, 403, kNoUpstream, "none", "auth_failed", Level::warn},
+        // PUT ?acl answered locally
+        OutcomeCase{true, false, 501, kNoUpstream, "rejected", "acl_rejected", Level::warn},
+        OutcomeCase{true, false, 200, kNoUpstream, "accepted_locally", "acl_accepted", Level::warn},
+        OutcomeCase{true, true, 403, kNoUpstream, "rejected", "auth_failed", Level::warn}));
+
+// --- redact_query --------------------------------------------------------------------------
+
+TEST(RedactQuery, HidesSignatureCredentialAndToken) {
+  EXPECT_EQ(redact_query("X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAFAKE%2F20261123%2Fus-east-1%2Fs3"
+                         "%2Faws4_request&X-Amz-Date=20261123T171124Z&X-Amz-Expires=3600&X-Amz-SignedHeaders=host"
+                         "&X-Amz-Security-Token=FQoGZX&X-Amz-Signature=5a4b559bae"),
+            "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=*****&X-Amz-Date=20261123T171124Z"
+            "&X-Amz-Expires=3600&X-Amz-SignedHeaders=host&X-Amz-Security-Token=*****&X-Amz-Signature=*****");
+}
+
+TEST(RedactQuery, MatchesNamesInAnyCaseAndPercentEncoded) {
+  EXPECT_EQ(redact_query("x-amz-signature=ab&X%2DAmz%2DCredential=cd"), "x-amz-signature=*****&X%2DAmz%2DCredential=*****");
+}
+
+TEST(RedactQuery, LeavesOtherParametersExactlyAsReceived) {
+  EXPECT_EQ(redact_query("uploads"), "uploads");
+  EXPECT_EQ(redact_query("partNumber=1&uploadId=a%2Fb&x-id=UploadPart"), "partNumber=1&uploadId=a%2Fb&x-id=UploadPart");
+  EXPECT_EQ(redact_query(""), "");
+  EXPECT_EQ(redact_query("a&&b="), "a&&b=");
+  EXPECT_EQ(redact_query("X-Amz-Signature-Extra=1"), "X-Amz-Signature-Extra=1");
+}
+
+TEST(RedactQuery, HidesEmptyAndRepeatedSecretValues) {
+  EXPECT_EQ(redact_query("X-Amz-Signature=&X-Amz-Signature=ff"), "X-Amz-Signature=*****&X-Amz-Signature=*****");
+}
+
+// --- AuditLog --------------------------------------------------------------------------
+
+class AuditLogFile : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    path_ = std::filesystem::temp_directory_path() /
+            ("s3proxy-audit-test-" + std::to_string(::getpid()) + "-" +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".log");
+    std::filesystem::remove(path_);
+  }
+  void TearDown() override { std::filesystem::remove(path_); }
+
+  std::vector<std::string> lines() const {
+    std::vector<std::string> out;
+    std::ifstream in(path_);
+    for (std::string line; std::getline(in, line);) out.push_back(line);
+    return out;
+  }
+
+  std::filesystem::path path_;
+};
+
+TEST_F(AuditLogFile, WritesOneParseableLinePerRecordAfterFlush) {
+  AuditLog log(path_.string());
+  for (int i = 0; i < 100; ++i) {
+    auto r = sample_record();
+    r.key = "k" + std::to_string(i) + "\n\"{}";
+    log.write(r);
+  }
+  log.flush();
+  const auto got = lines();
+  ASSERT_EQ(got.size(), 100U);
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    const auto obj = parse_line(got[i]);
+    EXPECT_EQ(std::string(obj.at("key").as_string()), "k" + std::to_string(i) + "\n\"{}");
+  }
+}
+
+TEST_F(AuditLogFile, AppendsToAnExistingFile) {
+  {
+    std::ofstream out(path_);
+    out << "{\"earlier\":true}\n";
+  }
+  AuditLog log(path_.string());
+  log.write(sample_record());
+  log.flush();
+  const auto got = lines();
+  ASSERT_EQ(got.size(), 2U);
+  EXPECT_EQ(got[0], "{\"earlier\":true}");
+  EXPECT_EQ(parse_line(got[1]).at("op").as_string(), "PutObject");
+}
+
+TEST_F(AuditLogFile, DestructorWritesOutQueuedLines) {
+  {
+    AuditLog log(path_.string());
+    for (int i = 0; i < 50; ++i) log.write(sample_record());
+  }
+  EXPECT_EQ(lines().size(), 50U);
+}
+
+TEST_F(AuditLogFile, KeepsEveryLineWhenWritersOutpaceTheQueue) {
+  constexpr int kThreads = 4;
+  const int per_thread = static_cast<int>(AuditLog::kQueueCapacity);  // together 4x the queue
+  {
+    AuditLog log(path_.string());
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&log, per_thread] {
+        for (int i = 0; i < per_thread; ++i) log.write(sample_record());
+      });
+    }
+    for (auto& th : threads) th.join();
+  }
+  const auto got = lines();
+  ASSERT_EQ(got.size(), static_cast<std::size_t>(kThreads * per_thread));
+  for (const auto& line : got) {
+    ASSERT_EQ(line.front(), '{');
+    ASSERT_EQ(line.back(), '}');
+  }
+}
+
+TEST_F(AuditLogFile, EventLineStartsWithTsLevelEventThenFields) {
+  AuditLog log(path_.string());
+  log.event(Level::warn, "canary", {{"bucket", "media"}, {"ok", false}, {"event", "ignored"}, {"level", "ignored"}});
+  log.flush();
+  const auto got = lines();
+  ASSERT_EQ(got.size(), 1U);
+  const auto obj = parse_line(got[0]);
+  EXPECT_EQ(obj.at("level").as_string(), "warn");
+  EXPECT_EQ(obj.at("event").as_string(), "canary");
+  EXPECT_EQ(obj.at("bucket").as_string(), "media");
+  EXPECT_FALSE(obj.at("ok").as_bool());
+  EXPECT_EQ(obj.size(), 5U);
+  EXPECT_EQ(got[0].rfind("{\"ts\":\"", 0), 0U);
+  EXPECT_EQ(obj.at("ts").as_string().size(), std::string_view("2026-11-23T18:15:00.123Z").size());
+}
+
+TEST_F(AuditLogFile, KeepsLinesInWriteOrder) {
+  AuditLog log(path_.string());
+  log.event(Level::info, "startup", {});
+  log.write(sample_record());
+  log.event(Level::info, "shutdown", {});
+  log.flush();
+  const auto got = lines();
+  ASSERT_EQ(got.size(), 3U);
+  EXPECT_EQ(parse_line(got[0]).at("event").as_string(), "startup");
+  EXPECT_EQ(parse_line(got[1]).at("event").as_string(), "request");
+  EXPECT_EQ(parse_line(got[2]).at("event").as_string(), "shutdown");
+}
+
+TEST(AuditLog, RefusesAPathThatCannotBeOpened) {
+  EXPECT_ANY_THROW(AuditLog("/proc/s3proxy-no-such-dir/audit.log"));
+}
+
+}  // namespace
+}  // namespace s3proxy
