@@ -52,6 +52,14 @@ struct Exchange {
   ClientState client = ClientState::nothing_sent;
 };
 
+// The audit field names the client's payload mode, not the body hash itself.
+std::string payload_mode_label(std::optional<std::string_view> value) {
+  if (!value) return "";
+  auto mode = sigv4::parse_payload_mode(*value);
+  if (!mode) return "invalid";
+  return *mode == sigv4::PayloadMode::hex_sha256 ? "SHA256" : std::string(*value);
+}
+
 Failure upstream_failure(const error_code& ec) {
   if (ec == beast::error::timeout) {
     return Failure{S3Error::UpstreamTimeout, "The upstream did not answer in time."};
@@ -124,7 +132,7 @@ class Session {
                                   headers};
     x.rec.method = std::string(view.method);
     x.keep_alive = req.keep_alive();
-    x.rec.payload_mode = std::string(sigv4::header_value(headers, "x-amz-content-sha256").value_or(""));
+    x.rec.payload_mode = payload_mode_label(sigv4::header_value(headers, "x-amz-content-sha256"));
 
     // Classify.
     if (view.raw_path.empty() || view.raw_path.front() != '/') {
@@ -181,32 +189,46 @@ class Session {
 
   asio::awaitable<void> exchange_with_upstream(Exchange& x, beast::flat_buffer& buffer, RequestParser& parser,
                                                const sigv4::Verified& verified, ForwardPlan& plan) {
-    auto [cec, conn] = co_await w_.pool.acquire(plan.host);
-    if (cec) {
-      co_return co_await answer_error(
-          x, Failure{S3Error::UpstreamUnreachable, fmt::format("The upstream could not be reached: {}", cec.message())});
+    // A pooled connection the upstream closed while idle fails on first use; such a failure
+    // before any body byte moved is retried once on a fresh connection.
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      auto [cec, conn] = co_await w_.pool.acquire(plan.host);
+      if (cec) {
+        co_return co_await answer_error(
+            x, Failure{S3Error::UpstreamUnreachable, fmt::format("The upstream could not be reached: {}", cec.message())});
+      }
+      const bool reused = conn->reused;
+      const bool retry = co_await std::visit(
+          [&](auto& up) { return relay(x, buffer, parser, verified, plan, up, reused); }, conn->stream);
+      if (plan.upstream_reusable) w_.pool.release(std::move(conn));
+      else w_.pool.discard(std::move(conn));
+      if (!retry) co_return;
     }
-    co_await std::visit([&](auto& up) { return relay(x, buffer, parser, verified, plan, up, *conn); }, conn->stream);
-    if (plan.upstream_reusable) w_.pool.release(std::move(conn));
-    else w_.pool.discard(std::move(conn));
   }
 
+  // Returns true when the exchange failed on a stale pooled connection and may be retried.
   template <class UpStream>
-  asio::awaitable<void> relay(Exchange& x, beast::flat_buffer& buffer, RequestParser& parser,
-                              const sigv4::Verified& verified, ForwardPlan& plan, UpStream& up,
-                              UpstreamConnection& conn) {
+  asio::awaitable<bool> relay(Exchange& x, beast::flat_buffer& buffer, RequestParser& parser,
+                              const sigv4::Verified& verified, ForwardPlan& plan, UpStream& up, bool reused) {
     plan.upstream_reusable = false;
+    const auto stale = [reused](const error_code& ec) {
+      return reused && (ec == asio::error::eof || ec == http::error::end_of_stream ||
+                        ec == asio::error::connection_reset || ec == asio::error::broken_pipe);
+    };
     const bool expect_continue = plan.has_body && parser.get()[http::field::expect] == "100-continue";
     const std::string head = plan.serialize_head(expect_continue);
     auto& up_tcp = lowest(up);
     up_tcp.expires_after(cfg_.upstream.read_timeout);
     if (auto [ec, n] = co_await asio::async_write(up, asio::buffer(head), use_nothrow); ec) {
-      co_return co_await answer_error(x, upstream_failure(ec));
+      if (stale(ec)) co_return true;
+      co_await answer_error(x, upstream_failure(ec));
+      co_return false;
     }
 
     beast::flat_buffer up_buffer;
     std::optional<ResponseParser> response;
     response.emplace();
+    prepare(*response, plan);
 
     // Expect: 100-continue end to end: the upstream decides before the client sends a byte.
     if (expect_continue) {
@@ -214,32 +236,54 @@ class Session {
       auto [ec, n] = co_await http::async_read_header(up, up_buffer, *response, use_nothrow);
       if (!ec && response->get().result() == http::status::continue_) {
         response.emplace();
+        prepare(*response, plan);
       } else if (!ec) {
         // A final answer before the body: relay it; the client's body is never read.
         x.keep_alive = false;
-        co_return co_await relay_response(x, up, up_buffer, *response, plan, /*header_read=*/true);
+        co_await relay_response(x, up, up_buffer, *response, plan);
+        co_return false;
       } else if (ec != beast::error::timeout) {
-        co_return co_await answer_error(x, upstream_failure(ec));
+        if (stale(ec)) co_return true;
+        co_await answer_error(x, upstream_failure(ec));
+        co_return false;
       }
       // No answer in time: proceed as RFC 9110 allows.
       co_await send_continue(x);
     }
 
     // Relay the body, verifying it on the way; the final bytes are held back until it verifies.
-    BodyResult body = co_await relay_body(x, buffer, parser, verified, plan, up);
+    BodyResult body = co_await relay_body(buffer, parser, verified, plan, up);
     x.rec.bytes_in = body.decoded_bytes;
     if (body.failure) {
       // The upstream request is left incomplete and the connection dropped: nothing lands.
       x.keep_alive = false;
-      co_return co_await answer_error(x, *body.failure);
+      co_await answer_error(x, *body.failure);
+      co_return false;
     }
-    if (body.upstream_error) {
-      // The upstream stopped reading (often an early error answer): relay its answer if there is one.
-      x.keep_alive = false;
-    }
+    // The upstream stopped reading (often an early error answer): relay its answer if there is one.
+    if (body.upstream_error) x.keep_alive = false;
 
     up_tcp.expires_after(cfg_.upstream.read_timeout);
-    co_await relay_response(x, up, up_buffer, *response, plan, /*header_read=*/false);
+    auto [ec, n] = co_await http::async_read_header(up, up_buffer, *response, use_nothrow);
+    while (!ec && response->get().result() == http::status::continue_) {
+      // A late 100 Continue (we did not wait for it, or it crossed the body): skip it.
+      response.emplace();
+      prepare(*response, plan);
+      std::tie(ec, n) = co_await http::async_read_header(up, up_buffer, *response, use_nothrow);
+    }
+    if (ec) {
+      if (!plan.has_body && x.client == ClientState::nothing_sent && stale(ec)) co_return true;
+      co_await answer_error(x, upstream_failure(ec));
+      co_return false;
+    }
+    co_await relay_response(x, up, up_buffer, *response, plan);
+    co_return false;
+  }
+
+  static void prepare(ResponseParser& response, const ForwardPlan& plan) {
+    response.header_limit(kMaxUpstreamHeader);
+    response.body_limit(boost::none);
+    if (plan.method == http::verb::head) response.skip(true);
   }
 
   struct BodyResult {
@@ -260,7 +304,7 @@ class Session {
   }
 
   template <class UpStream>
-  asio::awaitable<BodyResult> relay_body(Exchange& x, beast::flat_buffer& buffer, RequestParser& parser,
+  asio::awaitable<BodyResult> relay_body(beast::flat_buffer& buffer, RequestParser& parser,
                                          const sigv4::Verified& verified, ForwardPlan& plan, UpStream& up) {
     BodyResult result;
     if (!plan.has_body) co_return result;
@@ -290,30 +334,13 @@ class Session {
       if (result.upstream_error) break;
     }
     result.decoded_bytes = transform.decoded_bytes();
-    (void)x;
     co_return result;
   }
 
+  // Relays the upstream's response (header already read) to the client, body streamed.
   template <class UpStream>
   asio::awaitable<void> relay_response(Exchange& x, UpStream& up, beast::flat_buffer& up_buffer,
-                                       ResponseParser& response, ForwardPlan& plan, bool header_read) {
-    response.header_limit(kMaxUpstreamHeader);
-    response.body_limit(boost::none);
-    if (plan.method == http::verb::head) response.skip(true);
-    if (!header_read) {
-      auto [ec, n] = co_await http::async_read_header(up, up_buffer, response, use_nothrow);
-      while (!ec && response.get().result() == http::status::continue_) {
-        // A late 100 Continue (we did not wait for it, or it crossed the body): skip it.
-        response.~ResponseParser();
-        new (&response) ResponseParser();
-        response.header_limit(kMaxUpstreamHeader);
-        response.body_limit(boost::none);
-        if (plan.method == http::verb::head) response.skip(true);
-        std::tie(ec, n) = co_await http::async_read_header(up, up_buffer, response, use_nothrow);
-      }
-      if (ec) co_return co_await answer_error(x, upstream_failure(ec));
-    }
-
+                                       ResponseParser& response, ForwardPlan& plan) {
     auto& res = response.get();
     const unsigned status = res.result_int();
     x.rec.upstream_status = status;

@@ -149,10 +149,12 @@ EOF
     export EXPECT_OBJECT_ACL=public-read EXPECT_ACL_PUT=success
   fi
   proxy_starts=0
-  # start_proxy: starts the proxy and waits until it answers; on failure prints why.
+  # start_proxy: starts the proxy and waits until it answers; on failure sets proxy_problem.
+  # (Not run in $(...): proxy_pid must be set in this shell, and the proxy be its child.)
   start_proxy() {
     local up=0 rc
-    [ -x "$PROXY_BIN" ] || { echo "no proxy executable at $PROXY_BIN (build it, or DIRECT=1)"; return 1; }
+    proxy_problem=
+    [ -x "$PROXY_BIN" ] || { proxy_problem="no proxy executable at $PROXY_BIN (build it, or DIRECT=1)"; return 1; }
     proxy_starts=$((proxy_starts + 1))
     "$PROXY_BIN" --config "$work/proxy.toml" >>"$work/logs/proxy.log" 2>&1 &
     proxy_pid=$!
@@ -169,15 +171,15 @@ EOF
     [ "$up" -eq 1 ] && return 0
     if kill -0 "$proxy_pid" 2>/dev/null; then
       stop_proxy
-      echo "proxy not answering on ports $PROXY_PORT/$PROXY_ADMIN_PORT"
+      proxy_problem="proxy not answering on ports $PROXY_PORT/$PROXY_ADMIN_PORT"
     else
       wait "$proxy_pid" && rc=0 || rc=$?
       proxy_pid=
-      echo "proxy exited with $rc: $(tail -1 "$work/logs/proxy.log")"
+      proxy_problem="proxy exited with $rc: $(tail -1 "$work/logs/proxy.log")"
     fi
     return 1
   }
-  proxy_problem=$(start_proxy) || true
+  start_proxy || true
   if [ -n "$proxy_problem" ]; then
     report FAIL proxy_start "$proxy_problem"
     finish || exit 1
@@ -235,7 +237,7 @@ run_client() {
 # A proxy that died during a test is a failure of its own, reported after that test; it is
 # started again so that the next client's result stays its own.
 check_proxy_alive() {
-  local after=$1 rc problem
+  local after=$1 rc
   [ "$DIRECT" = 1 ] && return 0
   [ -n "$proxy_pid" ] && kill -0 "$proxy_pid" 2>/dev/null && return 0
   if [ -n "$proxy_pid" ]; then
@@ -243,7 +245,7 @@ check_proxy_alive() {
     proxy_pid=
     report FAIL proxy_alive "the proxy exited with $rc during $after: $(tail -1 "$work/logs/proxy.log")"
   fi
-  problem=$(start_proxy) || echo "# could not restart the proxy: $problem"
+  start_proxy || echo "# could not restart the proxy: $proxy_problem"
 }
 
 for name in "${selected[@]}"; do
