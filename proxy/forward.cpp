@@ -158,6 +158,12 @@ Result<ForwardPlan> plan_forward(const ForwardInput& in) {
       std::transform(payload_hash.begin(), payload_hash.end(), payload_hash.begin(),
                      [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
       plan.body = plan.has_body ? BodyMode::raw_hashed : BodyMode::none;
+    } else if (plan.has_body && up.payload == UpstreamPayload::signed_chunks) {
+      // The upstream checks every byte even though the client did not sign the body.
+      plan.body = BodyMode::raw_signed;
+      plan.decoded_length = plan.upstream_content_length;
+      plan.upstream_content_length = chunked::SignedChunkEncoder::encoded_length(*plan.decoded_length, kUpstreamChunkSize);
+      payload_hash = sigv4::kStreamingSigned;
     } else {
       payload_hash = sigv4::kUnsignedPayload;
       plan.body = plan.has_body ? BodyMode::raw_unsigned : BodyMode::none;
@@ -215,7 +221,7 @@ Result<ForwardPlan> plan_forward(const ForwardInput& in) {
   signed_headers.emplace_back("host", plan.host);
   signed_headers.emplace_back("x-amz-date", amz_date);
   signed_headers.emplace_back("x-amz-content-sha256", payload_hash);
-  if (plan.body == BodyMode::decode_signed) {
+  if (plan.body == BodyMode::decode_signed || plan.body == BodyMode::raw_signed) {
     signed_headers.emplace_back("x-amz-decoded-content-length", std::to_string(*plan.decoded_length));
     auto ce = std::find_if(signed_headers.begin(), signed_headers.end(),
                            [](const auto& p) { return p.first == "content-encoding"; });
@@ -233,7 +239,7 @@ Result<ForwardPlan> plan_forward(const ForwardInput& in) {
 
   sigv4::SigningInput si{plan.method_string, canonical_path, canonical_query, merged, payload_hash};
   auto signed_result = sigv4::sign(si, in.identity.access_key_id, in.identity.secret_access_key, up.region, amz_date);
-  if (plan.body == BodyMode::decode_signed) {
+  if (plan.body == BodyMode::decode_signed || plan.body == BodyMode::raw_signed) {
     plan.upstream_chain =
         chunked::ChainContext{signed_result.signing_key, amz_date, signed_result.scope, signed_result.signature};
   }
@@ -272,7 +278,8 @@ BodyTransform::BodyTransform(const ForwardPlan& plan, const sigv4::Verified& ver
     decoder_.emplace(std::move(o));
     staged_.reserve(kUpstreamChunkSize);
   }
-  if (mode_ == BodyMode::decode_signed) encoder_.emplace(*plan.upstream_chain);
+  if (mode_ == BodyMode::decode_signed || mode_ == BodyMode::raw_signed) encoder_.emplace(*plan.upstream_chain);
+  if (mode_ == BodyMode::raw_signed) staged_.reserve(kUpstreamChunkSize);
 }
 
 void BodyTransform::clear_output() {
@@ -281,8 +288,15 @@ void BodyTransform::clear_output() {
 }
 
 std::optional<Failure> BodyTransform::consume(std::string_view data, bool last) {
-  auto failure = (mode_ == BodyMode::raw_hashed || mode_ == BodyMode::raw_unsigned) ? consume_raw(data, last)
-                                                                                       : consume_chunked(data, last);
+  std::optional<Failure> failure;
+  switch (mode_) {
+    case BodyMode::raw_hashed:
+    case BodyMode::raw_unsigned: failure = consume_raw(data, last); break;
+    case BodyMode::raw_signed: failure = consume_resigned(data, last); break;
+    case BodyMode::decode_signed:
+    case BodyMode::decode_unsigned: failure = consume_chunked(data, last); break;
+    case BodyMode::none: break;
+  }
   if (failure) {
     clear_output();
     return failure;
@@ -331,14 +345,24 @@ std::optional<Failure> BodyTransform::consume_chunked(std::string_view data, boo
   return std::nullopt;
 }
 
+std::optional<Failure> BodyTransform::consume_resigned(std::string_view data, bool last) {
+  stage(data);
+  if (last) {
+    emit_staged();
+    emitted_.push_back(encoder_->final_chunk());
+  }
+  return std::nullopt;
+}
+
 void BodyTransform::stage(std::string_view payload) {
   while (!payload.empty()) {
     if (staged_.size() == kUpstreamChunkSize) emit_staged();  // only once more payload exists
     const auto n = std::min(payload.size(), kUpstreamChunkSize - staged_.size());
     staged_.append(payload.data(), n);
     payload.remove_prefix(n);
+    if (!decoder_) decoded_ += n;
   }
-  decoded_ = decoder_->decoded_bytes();
+  if (decoder_) decoded_ = decoder_->decoded_bytes();
 }
 
 void BodyTransform::emit_staged() {

@@ -25,6 +25,7 @@ enum class BodyMode {
   none,            // no request body
   raw_hashed,      // the client's hex SHA-256 mode: bytes pass unchanged, hash checked before the last piece
   raw_unsigned,    // UNSIGNED-PAYLOAD: bytes pass unchanged
+  raw_signed,      // UNSIGNED-PAYLOAD from the client, signed chunks upstream (upstream.payload = "signed-chunks")
   decode_signed,   // aws-chunked from the client, re-signed as STREAMING-AWS4-HMAC-SHA256-PAYLOAD
   decode_unsigned, // aws-chunked from the client, sent as UNSIGNED-PAYLOAD (https upstreams only)
 };
@@ -79,6 +80,7 @@ class BodyTransform {
  private:
   std::optional<Failure> consume_raw(std::string_view data, bool last);
   std::optional<Failure> consume_chunked(std::string_view data, bool last);
+  std::optional<Failure> consume_resigned(std::string_view data, bool last);
   void stage(std::string_view payload);
   void emit_staged();
 

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what the tests need, builds, and runs every test: the unit tests (ctest, label
+# unit) and the integration tests against a throwaway Ceph RGW with real S3 clients.
+# Ends with one line "N passed, N failed" over both; exits non-zero if anything failed.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+
+bash scripts/install-deps.sh test
+bash scripts/build.sh
+
+unit_log=$(mktemp /tmp/s3p-unit.XXXXXX)
+set +e
+(cd build && ctest --output-on-failure -j"$(nproc)" -L unit) 2>&1 | tee "$unit_log" | grep -vE '^ *[0-9]+/[0-9]+ Test +#[0-9]+: .* Passed'
+unit_rc=${PIPESTATUS[0]}
+it_log=$(mktemp /tmp/s3p-it-log.XXXXXX)
+bash tests/integration/run.sh 2>&1 | tee "$it_log"
+it_rc=${PIPESTATUS[0]}
+set -e
+
+# ctest: "100% tests passed, 0 tests failed out of 1234"
+unit_total=$(sed -nE 's/.*tests passed, ([0-9]+) tests failed out of ([0-9]+).*/\2/p' "$unit_log" | tail -n1)
+unit_failed=$(sed -nE 's/.*tests passed, ([0-9]+) tests failed out of ([0-9]+).*/\1/p' "$unit_log" | tail -n1)
+it_passed=$(sed -nE 's/^([0-9]+) passed, ([0-9]+) failed.*/\1/p' "$it_log" | tail -n1)
+it_failed=$(sed -nE 's/^([0-9]+) passed, ([0-9]+) failed.*/\2/p' "$it_log" | tail -n1)
+unit_total=${unit_total:-0} unit_failed=${unit_failed:-1} it_passed=${it_passed:-0} it_failed=${it_failed:-1}
+rm -f "$unit_log" "$it_log"
+
+echo "unit: $((unit_total - unit_failed)) passed, $unit_failed failed; integration: $it_passed passed, $it_failed failed"
+echo "$((unit_total - unit_failed + it_passed)) passed, $((unit_failed + it_failed)) failed"
+[ "$unit_rc" -eq 0 ] && [ "$it_rc" -eq 0 ]
