@@ -3,6 +3,7 @@
 #include "s3proxy/cli.hpp"
 #include "s3proxy/config.hpp"
 #include "s3proxy/metrics.hpp"
+#include "s3proxy/policy_lint.hpp"
 #include "s3proxy/server.hpp"
 #include "s3proxy/version.hpp"
 
@@ -21,8 +22,8 @@ int main(int argc, char** argv) {
   switch (cmd.kind) {
     case CommandKind::help: std::cout << usage(); return kExitOk;
     case CommandKind::version: std::cout << "s3-acl-proxy " << kVersion << "\n"; return kExitOk;
+    case CommandKind::lint_policy: return run_lint_policy_command(cmd.policy_file, cmd.json, std::cout, std::cerr);
     case CommandKind::diagnose:
-    case CommandKind::lint_policy:
       std::cerr << "s3-acl-proxy: this command is not available in this version\n";
       return kExitRuntimeFailure;
     case CommandKind::run:
