@@ -84,14 +84,16 @@ class Session {
       if (ec) {
         if (ec == http::error::header_limit) {
           Exchange x = new_exchange();
-          co_await answer_error(x, Failure{S3Error::RequestHeaderSectionTooLarge,
-                                           "Your request header section exceeds the maximum allowed size."});
+          const Failure too_large{S3Error::RequestHeaderSectionTooLarge,
+                                  "Your request header section exceeds the maximum allowed size."};
+          co_await answer_error(x, too_large);
           finish(x);
         } else if (ec != http::error::end_of_stream && ec != asio::error::eof &&
                    ec != beast::error::timeout && ec != asio::error::operation_aborted &&
                    ec != asio::error::connection_reset && buffer.size() > 0) {
           Exchange x = new_exchange();
-          co_await answer_error(x, Failure{S3Error::InvalidRequest, "The request could not be parsed as HTTP/1.1."});
+          const Failure bad_http{S3Error::InvalidRequest, "The request could not be parsed as HTTP/1.1."};
+          co_await answer_error(x, bad_http);
           finish(x);
         }
         co_return;
@@ -136,7 +138,8 @@ class Session {
 
     // Classify.
     if (view.raw_path.empty() || view.raw_path.front() != '/') {
-      co_return co_await answer_error(x, Failure{S3Error::InvalidRequest, "The request target must be an origin-form path."});
+      const Failure bad_target{S3Error::InvalidRequest, "The request target must be an origin-form path."};
+      co_return co_await answer_error(x, bad_target);
     }
     const S3Target s3 = classify(ClassifyInput{view.method, view.raw_path, view.raw_query,
                                                sigv4::header_value(headers, "host").value_or(""),
@@ -194,8 +197,9 @@ class Session {
     for (int attempt = 0; attempt < 2; ++attempt) {
       auto [cec, conn] = co_await w_.pool.acquire(plan.host);
       if (cec) {
-        co_return co_await answer_error(
-            x, Failure{S3Error::UpstreamUnreachable, fmt::format("The upstream could not be reached: {}", cec.message())});
+        const Failure unreachable{S3Error::UpstreamUnreachable,
+                                  fmt::format("The upstream could not be reached: {}", cec.message())};
+        co_return co_await answer_error(x, unreachable);
       }
       const bool reused = conn->reused;
       const bool retry = co_await std::visit(
@@ -215,13 +219,16 @@ class Session {
       return reused && (ec == asio::error::eof || ec == http::error::end_of_stream ||
                         ec == asio::error::connection_reset || ec == asio::error::broken_pipe);
     };
-    const bool expect_continue = plan.has_body && parser.get()[http::field::expect] == "100-continue";
+    // Forwarded even for an empty body: some clients (botocore) expect the interim 100 the
+    // upstream sends then, and lose track of the connection without it.
+    const bool expect_continue = beast::iequals(parser.get()[http::field::expect], "100-continue");
     const std::string head = plan.serialize_head(expect_continue);
     auto& up_tcp = lowest(up);
     up_tcp.expires_after(cfg_.upstream.read_timeout);
     if (auto [ec, n] = co_await asio::async_write(up, asio::buffer(head), use_nothrow); ec) {
       if (stale(ec)) co_return true;
-      co_await answer_error(x, upstream_failure(ec));
+      const Failure failure = upstream_failure(ec);
+      co_await answer_error(x, failure);
       co_return false;
     }
 
@@ -244,7 +251,8 @@ class Session {
         co_return false;
       } else if (ec != beast::error::timeout) {
         if (stale(ec)) co_return true;
-        co_await answer_error(x, upstream_failure(ec));
+        const Failure failure = upstream_failure(ec);
+      co_await answer_error(x, failure);
         co_return false;
       }
       // No answer in time: proceed as RFC 9110 allows.
@@ -273,7 +281,8 @@ class Session {
     }
     if (ec) {
       if (!plan.has_body && x.client == ClientState::nothing_sent && stale(ec)) co_return true;
-      co_await answer_error(x, upstream_failure(ec));
+      const Failure failure = upstream_failure(ec);
+      co_await answer_error(x, failure);
       co_return false;
     }
     co_await relay_response(x, up, up_buffer, *response, plan);
@@ -416,7 +425,9 @@ class Session {
   }
 
   // The one exit for every refusal: S3 XML error to the client, fields for the audit line.
-  asio::awaitable<void> answer_error(Exchange& x, const Failure& failure) {
+  // Takes the Failure by value: callers pass named objects, never temporaries, because GCC 12
+  // destroys a temporary inside a co_await expression twice.
+  asio::awaitable<void> answer_error(Exchange& x, Failure failure) {
     const auto [status, code] = info(failure.error);
     x.rec.status = status;
     x.rec.s3_code = std::string(code);
@@ -445,9 +456,9 @@ class Session {
 
   asio::awaitable<void> answer_acl_locally(Exchange& x, const AclDecision& acl) {
     if (acl.answer == LocalAnswer::not_implemented) {
-      co_return co_await answer_error(
-          x, Failure{S3Error::NotImplemented,
-                     "ACL requests are not forwarded: the bucket's object ownership settings decide access."});
+      const Failure not_forwarded{S3Error::NotImplemented,
+                                  "ACL requests are not forwarded: the bucket's object ownership settings decide access."};
+      co_return co_await answer_error(x, not_forwarded);
     }
     x.keep_alive = false;  // the ACL body, if any, is not read
     x.rec.status = 200;

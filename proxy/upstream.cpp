@@ -65,8 +65,8 @@ asio::awaitable<std::pair<error_code, UpstreamConnectionPtr>> UpstreamPool::acqu
     discard(std::move(conn));
   }
 
-  auto [rec, endpoints] =
-      co_await resolver_.async_resolve(cfg_.host, std::to_string(cfg_.port), use_nothrow);
+  const std::string port = std::to_string(cfg_.port);  // named: see relay.cpp on temporaries in co_await
+  auto [rec, endpoints] = co_await resolver_.async_resolve(cfg_.host, port, use_nothrow);
   if (rec) co_return std::pair{rec, UpstreamConnectionPtr{}};
 
   auto conn = std::make_unique<UpstreamConnection>(UpstreamConnection{

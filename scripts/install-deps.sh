@@ -8,7 +8,7 @@ export DEBIAN_FRONTEND=noninteractive
 build_pkgs=(build-essential cmake pkg-config git
   libboost1.81-dev libssl-dev libspdlog-dev libfmt-dev libtomlplusplus-dev libgtest-dev zlib1g-dev)
 # The throwaway Ceph RGW the quick start and the tests put behind the proxy.
-rgw_pkgs=(radosgw ceph-mon ceph-osd ceph-common curl)
+rgw_pkgs=(radosgw ceph-mon ceph-osd ceph-common curl procps iproute2)
 # Real S3 clients and peers the integration tests drive.
 test_pkgs=(ruby ruby-aws-sdk-s3 ruby-fog-aws python3 python3-boto3 awscli
   prometheus openssl procps)

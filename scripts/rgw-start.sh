@@ -39,8 +39,8 @@ SK=${RGW_SECRET_KEY:-rgwtestersecretrgwtestersecret0000000001}
 OTHER_AK=${RGW_OTHER_ACCESS_KEY:-RGWOTHERKEY000000001}
 OTHER_SK=${RGW_OTHER_SECRET_KEY:-rgwothersecretrgwothersecretrgwother0001}
 RGW_DEBUG=${RGW_DEBUG:-0}
-# Poll bounds: the whole start takes 1-3 s here; these only decide how long a broken
-# start may hang before it is reported.
+# Poll bounds: the whole start takes ~1.5 s on an idle machine, 4-5 s beside a parallel
+# build on 2 cores; these only decide how long a broken start may hang before it is reported.
 OSD_UP_TRIES=120   # x 0.25 s
 RGW_UP_TRIES=240   # x 0.25 s
 

@@ -44,6 +44,7 @@ work=$(mktemp -d /tmp/s3p-it.XXXXXX)
 mkdir -p "$work/logs" "$work/data"
 rgw_dir=$work/rgw
 proxy_pid=
+test_pid=
 passed=0 failed=0 skipped=0 xfailed=0
 
 stop_proxy() {
@@ -57,6 +58,10 @@ stop_proxy() {
 cleanup() {
   local rc=$? keep=0
   [ "$rc" -eq 0 ] && [ "${KEEP_WORK:-0}" != 1 ] || keep=1
+  if [ -n "$test_pid" ]; then
+    kill -TERM "$test_pid" 2>/dev/null || true
+    wait "$test_pid" 2>/dev/null || true
+  fi
   stop_proxy
   # Kept: a graceful stop so the RGW's logs end cleanly; otherwise an instant one.
   if [ -f "$rgw_dir/ceph.conf" ]; then
@@ -215,11 +220,13 @@ run_client() {
   local name=$1 log=$work/logs/$1.log rc
   shift
   mkdir -p "$work/tmp/$name"
-  set +e
+  # In the background and waited for, so that SIGTERM/SIGINT reach the trap at once (bash
+  # runs traps only between foreground commands); timeout passes the signal on to the test.
   S3_BUCKET=$(bucket_of "$name") IT_TMP=$work/tmp/$name \
-    timeout --kill-after=10 "$TEST_TIMEOUT" "$@" >"$log" 2>&1
-  rc=$?
-  set -e
+    timeout --kill-after=10 "$TEST_TIMEOUT" "$@" >"$log" 2>&1 </dev/null &
+  test_pid=$!
+  wait "$test_pid" && rc=0 || rc=$?
+  test_pid=
   local last
   last=$(grep -v '^[[:space:]]*$' "$log" | tail -1 || true)
   case "$rc" in

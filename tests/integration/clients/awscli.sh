@@ -41,7 +41,8 @@ export AWS_MAX_ATTEMPTS=1
 export AWS_PAGER=""
 export AWS_EC2_METADATA_DISABLED=true
 unset AWS_PROFILE AWS_SESSION_TOKEN AWS_DEFAULT_PROFILE
-aws_args=(--endpoint-url "$S3_ENDPOINT")
+# Waiting 20 s for an answer is a fault, not slowness (the default 60 s hides stalls).
+aws_args=(--endpoint-url "$S3_ENDPOINT" --cli-read-timeout 20 --cli-connect-timeout 20)
 [ -n "${S3_CA_BUNDLE:-}" ] && aws_args+=(--ca-bundle "$S3_CA_BUNDLE")
 aws() { "$aws_cli" "${aws_args[@]}" "$@"; }
 

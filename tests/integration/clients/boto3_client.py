@@ -23,7 +23,10 @@ MIB = 1024 * 1024
 # Well below the 12 MiB test file, so upload_file really splits it into parts.
 MULTIPART_THRESHOLD = 5 * MIB
 PRESIGN_SECONDS = 300
-HTTP_TIMEOUT = 60
+# Waiting longer than this for an answer is a fault, not slowness: the RGW answers every
+# request here in well under a second. (botocore's default of 60 s would turn a stalled
+# connection into a slow pass.)
+HTTP_TIMEOUT = 20
 RGW_CHECK = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib", "rgw_check.py")
 CHECK_PYTHON = "/usr/bin/python3"
 
@@ -101,6 +104,8 @@ def main():
             signature_version="s3v4",
             s3={"addressing_style": "path"},
             retries={"total_max_attempts": 1},
+            connect_timeout=HTTP_TIMEOUT,
+            read_timeout=HTTP_TIMEOUT,
         ),
     )
     https = ssl.create_default_context(cafile=ca_bundle) if ca_bundle else None

@@ -18,8 +18,9 @@ big = File.join(data, 'big.bin')
 run = ENV.fetch('RUN_ID', Process.pid.to_s)
 object_acl = Harness.expected_object_acl
 
-# retry_limit 1 = one attempt: a retry would hide a failed first attempt.
-connection_options = { retry_limit: 1 }
+# retry_limit 1 = one attempt: a retry would hide a failed first attempt. Waiting 20 s for
+# the RGW, which answers in well under a second here, is a fault, not slowness.
+connection_options = { retry_limit: 1, connect_timeout: 20, read_timeout: 20, write_timeout: 20 }
 connection_options[:ssl_ca_file] = ENV['S3_CA_BUNDLE'] unless ENV.fetch('S3_CA_BUNDLE', '').empty?
 storage = Fog::Storage.new(
   provider: 'AWS',

@@ -27,6 +27,8 @@ const MIB = 1024 * 1024;
 // Below the 12 MiB test file, so Upload really splits it into parts.
 const PART_SIZE = 5 * MIB;
 const CACHE_CONTROL = 'public, max-age=315576000, immutable';
+// Waiting this long for an answer is a fault, not slowness: the RGW answers in well under a second.
+const TIMEOUT_MS = 20000;
 const EXIT_EXPECTED_FAILURE = 78;
 const here = path.dirname(fileURLToPath(import.meta.url));
 const RGW_CHECK = path.join(here, '..', '..', 'lib', 'rgw_check.py');
@@ -60,9 +62,10 @@ const config = {
   credentials: { accessKeyId: env('S3_ACCESS_KEY'), secretAccessKey: env('S3_SECRET_KEY') },
   // One attempt: a retry would hide a failed first attempt.
   maxAttempts: 1,
+  requestHandler: { requestTimeout: TIMEOUT_MS, connectionTimeout: TIMEOUT_MS },
 };
 if (process.env.S3_CA_BUNDLE) {
-  config.requestHandler = { httpsAgent: new https.Agent({ ca: fs.readFileSync(process.env.S3_CA_BUNDLE) }) };
+  config.requestHandler.httpsAgent = new https.Agent({ ca: fs.readFileSync(process.env.S3_CA_BUNDLE) });
 }
 const s3 = new S3Client(config);
 
