@@ -87,6 +87,10 @@ std::string_view verb_string(std::string_view method) { return method; }
 
 }  // namespace
 
+bool carries_object_data(Op op) {
+  return op == Op::PutObject || op == Op::UploadPart || op == Op::PostObject || op == Op::Unknown;
+}
+
 bool is_hop_by_hop(std::string_view n) {
   static constexpr std::array kNames = {
       std::string_view("connection"),          std::string_view("keep-alive"),
@@ -113,6 +117,7 @@ void strip_hop_by_hop(http::fields& fields) {
 
 Result<ForwardPlan> plan_forward(const ForwardInput& in) {
   ForwardPlan plan;
+  plan.op = in.target.op;
   const auto& req = in.request;
   const auto& up = in.upstream;
   plan.method = http::string_to_verb(req.method);

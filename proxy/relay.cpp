@@ -10,6 +10,7 @@
 #include "s3proxy/sigv4.hpp"
 #include "s3proxy/upstream.hpp"
 
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <fmt/format.h>
 
 #include <array>
@@ -32,8 +33,9 @@ constexpr std::size_t kUpstreamChunk = 64 * 1024;
 // extract Code and Message while relaying it unchanged.
 constexpr std::size_t kErrorCapture = 8 * 1024;
 // How long to wait for the upstream's answer to Expect: 100-continue before sending the
-// body anyway (RFC 9110 §10.1.1 lets a client proceed after a reasonable wait).
-constexpr auto kContinueWait = 3s;
+// body anyway (RFC 9110 §10.1.1 lets a client proceed after a reasonable wait; curl and
+// botocore wait one second too).
+constexpr auto kContinueWait = 1s;
 // Upper bound on a response header from the upstream.
 constexpr std::uint32_t kMaxUpstreamHeader = 64 * 1024;
 
@@ -58,6 +60,15 @@ std::string payload_mode_label(std::optional<std::string_view> value) {
   auto mode = sigv4::parse_payload_mode(*value);
   if (!mode) return "invalid";
   return *mode == sigv4::PayloadMode::hex_sha256 ? "SHA256" : std::string(*value);
+}
+
+// True once the upstream has sent something, false after `wait`. Nothing is read, so giving
+// up leaves the connection and the parser untouched (a timed-out Beast read would close it).
+asio::awaitable<bool> upstream_speaks_within(beast::tcp_stream& up, std::chrono::steady_clock::duration wait) {
+  using namespace asio::experimental::awaitable_operators;
+  asio::steady_timer timer(up.get_executor(), wait);
+  auto first = co_await (up.socket().async_wait(tcp::socket::wait_read, use_nothrow) || timer.async_wait(use_nothrow));
+  co_return first.index() == 0;
 }
 
 Failure upstream_failure(const error_code& ec) {
@@ -221,7 +232,8 @@ class Session {
     };
     // Forwarded even for an empty body: some clients (botocore) expect the interim 100 the
     // upstream sends then, and lose track of the connection without it.
-    const bool expect_continue = beast::iequals(parser.get()[http::field::expect], "100-continue");
+    const bool client_expects = beast::iequals(parser.get()[http::field::expect], "100-continue");
+    const bool expect_continue = client_expects && carries_object_data(plan.op);
     const std::string head = plan.serialize_head(expect_continue);
     auto& up_tcp = lowest(up);
     up_tcp.expires_after(cfg_.upstream.read_timeout);
@@ -237,9 +249,15 @@ class Session {
     response.emplace();
     prepare(*response, plan);
 
+    if (client_expects && !expect_continue) co_await send_continue(x);
+
     // Expect: 100-continue end to end: the upstream decides before the client sends a byte.
-    if (expect_continue) {
-      up_tcp.expires_after(kContinueWait);
+    // Some operations get no interim answer from some servers (RGW on POST ?delete): after
+    // kContinueWait without a byte from the upstream, the body goes anyway.
+    if (expect_continue && !co_await upstream_speaks_within(up_tcp, kContinueWait)) {
+      co_await send_continue(x);
+    } else if (expect_continue) {
+      up_tcp.expires_after(cfg_.upstream.read_timeout);
       auto [ec, n] = co_await http::async_read_header(up, up_buffer, *response, use_nothrow);
       if (!ec && response->get().result() == http::status::continue_) {
         response.emplace();
@@ -249,13 +267,12 @@ class Session {
         x.keep_alive = false;
         co_await relay_response(x, up, up_buffer, *response, plan);
         co_return false;
-      } else if (ec != beast::error::timeout) {
+      } else {
         if (stale(ec)) co_return true;
         const Failure failure = upstream_failure(ec);
-      co_await answer_error(x, failure);
+        co_await answer_error(x, failure);
         co_return false;
       }
-      // No answer in time: proceed as RFC 9110 allows.
       co_await send_continue(x);
     }
 

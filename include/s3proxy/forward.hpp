@@ -43,6 +43,7 @@ struct ForwardInput {
 };
 
 struct ForwardPlan {
+  Op op = Op::Unknown;
   http::verb method = http::verb::unknown;
   std::string method_string;
   std::string host;    // Host header and connection-pool key
@@ -60,6 +61,11 @@ struct ForwardPlan {
 };
 
 Result<ForwardPlan> plan_forward(const ForwardInput& in);
+
+// Operations whose body is object data: for these Expect: 100-continue goes end to end, so
+// the upstream can refuse before the client sends the body. Other bodies are small XML
+// documents, and some servers never answer 100 for them (RGW on POST ?delete).
+bool carries_object_data(Op op);
 
 // Hop-by-hop fields (RFC 9110 §7.6.1) and those named in Connection are not forwarded.
 bool is_hop_by_hop(std::string_view lower_name);
