@@ -11,7 +11,7 @@ bash scripts/build.sh
 
 unit_log=$(mktemp /tmp/s3p-unit.XXXXXX)
 set +e
-(cd build && ctest --output-on-failure -j"$(nproc)" -L unit) 2>&1 | tee "$unit_log" | grep -vE '^ *[0-9]+/[0-9]+ Test +#[0-9]+: .* Passed'
+(cd build && ctest --output-on-failure -j"$(nproc)" -L "unit|fuzz") 2>&1 | tee "$unit_log" | grep -vE '^ *[0-9]+/[0-9]+ Test +#[0-9]+: .* Passed'
 unit_rc=${PIPESTATUS[0]}
 it_log=$(mktemp /tmp/s3p-it-log.XXXXXX)
 bash tests/integration/run.sh 2>&1 | tee "$it_log"
