@@ -5,10 +5,12 @@
 #include "s3proxy/chunked.hpp"
 #include "s3proxy/forward.hpp"
 #include "s3proxy/metrics.hpp"
+#include "s3proxy/s3_client.hpp"
 #include "s3proxy/s3_error.hpp"
 #include "s3proxy/s3_request.hpp"
 #include "s3proxy/sigv4.hpp"
 #include "s3proxy/upstream.hpp"
+#include "s3proxy/upstream_health.hpp"
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <fmt/format.h>
@@ -38,6 +40,9 @@ constexpr std::size_t kErrorCapture = 8 * 1024;
 constexpr auto kContinueWait = 1s;
 // Upper bound on a response header from the upstream.
 constexpr std::uint32_t kMaxUpstreamHeader = 64 * 1024;
+// The answer to PutObject is empty and those to CompleteMultipartUpload and CopyObject are a
+// few hundred bytes of XML (RGW pads long completions with whitespace): read whole, bounded.
+constexpr std::size_t kMaxConfirmedBody = 256 * 1024;
 
 using RequestParser = http::request_parser<http::buffer_body>;
 using ResponseParser = http::response_parser<http::buffer_body>;
@@ -52,7 +57,14 @@ struct Exchange {
   bool auth_failed = false;
   bool keep_alive = true;
   ClientState client = ClientState::nothing_sent;
+  bool embedded_error = false;  // a 2xx whose body is an S3 <Error>
+  bool phantom = false;         // acknowledged upstream, missing on verification
 };
+
+// Writes whose acknowledgement is read whole before the client sees it.
+bool confirms_write(Op op) {
+  return op == Op::PutObject || op == Op::CompleteMultipartUpload || op == Op::CopyObject;
+}
 
 // The audit field names the client's payload mode, not the body hash itself.
 std::string payload_mode_label(std::optional<std::string_view> value) {
@@ -282,6 +294,8 @@ class Session {
     if (body.failure) {
       // The upstream request is left incomplete and the connection dropped: nothing lands.
       x.keep_alive = false;
+      // A chunk or trailer signature that does not verify is the client's signature failing.
+      x.auth_failed = body.failure->error == S3Error::SignatureDoesNotMatch;
       co_await answer_error(x, *body.failure);
       co_return false;
     }
@@ -371,10 +385,15 @@ class Session {
     const unsigned status = res.result_int();
     x.rec.upstream_status = status;
     x.rec.status = status;
+    if (w_.services.health) w_.services.health->answered(std::chrono::steady_clock::now());
     if (auto id = res[ "x-amz-request-id" ]; !id.empty()) x.rec.request_id = std::string(id);
     const bool upstream_keep_alive = res.keep_alive();
     strip_hop_by_hop(res.base());
     res.keep_alive(x.keep_alive && !w_.stopping.load());
+
+    if (status / 100 == 2 && confirms_write(plan.op)) {
+      co_return co_await confirm_write(x, up, up_buffer, response, plan, upstream_keep_alive);
+    }
 
     http::response_serializer<http::buffer_body> sr{res};
     x.client = ClientState::response_started;
@@ -432,6 +451,73 @@ class Session {
       }
     }
     plan.upstream_reusable = complete && upstream_keep_alive && up_buffer.size() == 0 && x.keep_alive;
+  }
+
+  // A write the upstream acknowledged is answered only once its (small) response is read
+  // whole: S3 can report a failed CompleteMultipartUpload or CopyObject as a 200 carrying an
+  // <Error> document, and with upstream.verify_writes the object is looked up first.
+  template <class UpStream>
+  asio::awaitable<void> confirm_write(Exchange& x, UpStream& up, beast::flat_buffer& up_buffer,
+                                      ResponseParser& response, ForwardPlan& plan, bool upstream_keep_alive) {
+    auto& res = response.get();
+    std::string body;
+    while (!response.is_done()) {
+      res.body().data = piece_.data();
+      res.body().size = piece_.size();
+      lowest(up).expires_after(cfg_.upstream.read_timeout);
+      auto [ec, n] = co_await http::async_read(up, up_buffer, response, use_nothrow);
+      if (ec == http::error::need_buffer) ec = {};
+      const std::size_t got = piece_.size() - res.body().size;
+      if (ec || body.size() + got > kMaxConfirmedBody) {
+        const Failure cut{S3Error::UpstreamResponseInvalid,
+                          ec ? fmt::format("The upstream's answer was cut off: {}", ec.message())
+                             : std::string("The upstream's answer to a write was larger than expected.")};
+        co_return co_await answer_error(x, cut);
+      }
+      body.append(piece_.data(), got);
+    }
+    if (auto embedded = parse_error_xml(body)) {
+      // Relayed as it came (SDKs know this form), but never logged as a success.
+      x.rec.s3_code = std::move(embedded->code);
+      x.rec.s3_message = std::move(embedded->message);
+      x.embedded_error = true;
+    } else if (cfg_.upstream.verify_writes) {
+      auto missing = co_await find_phantom(x, res[http::field::etag], plan.op);
+      if (missing) {
+        x.phantom = true;
+        co_return co_await answer_error(x, *missing);
+      }
+    }
+    x.rec.bytes_out = body.size();
+    http::response<http::string_body> out{std::move(res.base())};
+    out.body() = std::move(body);
+    out.prepare_payload();
+    out.keep_alive(x.keep_alive && !w_.stopping.load());
+    x.client = ClientState::response_started;
+    lowest(client_).expires_after(cfg_.server.idle_timeout);
+    auto [wec, wn] = co_await http::async_write(client_, out, use_nothrow);
+    if (wec) x.keep_alive = false;
+    plan.upstream_reusable = upstream_keep_alive && up_buffer.size() == 0 && x.keep_alive;
+  }
+
+  // Looks the acknowledged object up; a Failure when it is not there (a phantom write).
+  asio::awaitable<std::optional<Failure>> find_phantom(Exchange& x, std::string_view put_etag, Op op) {
+    const std::string etag(put_etag);
+    const auto head = co_await w_.client.head_object(x.rec.bucket, x.rec.key);
+    if (head.status == 404) {
+      co_return Failure{S3Error::PhantomWrite,
+                        "The upstream acknowledged the write but the object does not exist."};
+    }
+    if (!head.ok()) co_return std::nullopt;  // cannot tell (permissions, outage): not claimed either way
+    if (op == Op::PutObject && head.content_length && *head.content_length != x.rec.bytes_in) {
+      co_return Failure{S3Error::PhantomWrite,
+                        fmt::format("The upstream acknowledged {} bytes but holds {}.", x.rec.bytes_in,
+                                    *head.content_length)};
+    }
+    if (op == Op::PutObject && !etag.empty() && !head.etag.empty() && etag != head.etag) {
+      co_return Failure{S3Error::PhantomWrite, "The stored object's ETag differs from the acknowledged one."};
+    }
+    co_return std::nullopt;
   }
 
   asio::awaitable<void> send_continue(Exchange& x) {
@@ -492,6 +578,15 @@ class Session {
     using namespace std::chrono;
     x.rec.duration_ms = duration<double, std::milli>(steady_clock::now() - x.started).count();
     classify_outcome(x.rec, x.is_write, x.auth_failed);
+    if (x.embedded_error && x.is_write) {
+      x.rec.event = "write_failed";
+      x.rec.level = Level::error;
+    }
+    if (x.phantom) {
+      x.rec.event = "phantom_write";
+      x.rec.level = Level::error;
+      w_.services.metrics.phantom_write(x.rec.op);
+    }
     auto& m = w_.services.metrics;
     m.request(x.rec.op.empty() ? "Unknown" : x.rec.op, x.rec.status, duration<double>(steady_clock::now() - x.started));
     m.bytes(x.rec.bytes_in, x.rec.bytes_out);

@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include <cctype>
 #include <charconv>
 
 namespace s3proxy {
@@ -163,7 +164,7 @@ std::string describe_failure(const S3Response& r) {
 S3Client::S3Client(UpstreamPool& pool, const UpstreamConfig& cfg, Clock now)
     : pool_(pool), cfg_(cfg), now_(now ? std::move(now) : Clock([] { return std::chrono::system_clock::now(); })) {}
 
-asio::awaitable<S3Response> S3Client::send(const S3ClientRequest& req) {
+asio::awaitable<S3Response> S3Client::send(S3ClientRequest req) {
   for (int attempt_no = 0;; ++attempt_no) {
     bool retryable = false;
     S3Response r = co_await attempt(req, retryable);
@@ -187,10 +188,13 @@ asio::awaitable<S3Response> S3Client::attempt(const S3ClientRequest& req, bool& 
 
   bool header_received = false;
   bool reusable = false;
-  co_await std::visit(
-      [&](auto& stream) { return exchange(stream, request, cfg_.read_timeout, out, header_received, reusable); },
-      conn->stream);
+  // Named, not a temporary inside co_await: GCC 12 destroys such temporaries twice.
+  const auto run = [&](auto& stream) {
+    return exchange(stream, request, cfg_.read_timeout, out, header_received, reusable);
+  };
+  co_await std::visit(run, conn->stream);
   retryable = !header_received && conn->reused && is_stale_connection_error(out.transport);
+  if (out.answered() && on_answer_) on_answer_();
   if (!out.transport && reusable) pool_.release(std::move(conn));
   else pool_.discard(std::move(conn));
 
@@ -203,46 +207,50 @@ asio::awaitable<S3Response> S3Client::attempt(const S3ClientRequest& req, bool& 
   co_return out;
 }
 
-asio::awaitable<S3Response> S3Client::put_object(std::string bucket, std::string key, std::string body, Fields extra) {
-  co_return co_await send(
-      S3ClientRequest{http::verb::put, std::move(bucket), std::move(key), {}, std::move(extra), std::move(body)});
+// The operations are plain functions handing a complete request to send(): the request
+// moves into send's coroutine frame, so nothing outlives what it refers to.
+asio::awaitable<S3Response> S3Client::put_object(const std::string& bucket, const std::string& key,
+                                                 const std::string& body) {
+  return send(S3ClientRequest{http::verb::put, bucket, key, {}, {}, body});
 }
 
-asio::awaitable<S3Response> S3Client::head_object(std::string bucket, std::string key) {
-  co_return co_await send(S3ClientRequest{http::verb::head, std::move(bucket), std::move(key), {}, {}, {}});
+asio::awaitable<S3Response> S3Client::put_object(const std::string& bucket, const std::string& key,
+                                                 const std::string& body, const Fields& extra) {
+  return send(S3ClientRequest{http::verb::put, bucket, key, {}, extra, body});
 }
 
-asio::awaitable<S3Response> S3Client::get_object(std::string bucket, std::string key) {
-  co_return co_await send(S3ClientRequest{http::verb::get, std::move(bucket), std::move(key), {}, {}, {}});
+asio::awaitable<S3Response> S3Client::head_object(const std::string& bucket, const std::string& key) {
+  return send(S3ClientRequest{http::verb::head, bucket, key, {}, {}, {}});
 }
 
-asio::awaitable<S3Response> S3Client::list_objects_v2(std::string bucket, std::string prefix) {
-  co_return co_await send(
-      S3ClientRequest{http::verb::get, std::move(bucket), {}, {{"list-type", "2"}, {"prefix", std::move(prefix)}}, {}, {}});
+asio::awaitable<S3Response> S3Client::get_object(const std::string& bucket, const std::string& key) {
+  return send(S3ClientRequest{http::verb::get, bucket, key, {}, {}, {}});
 }
 
-asio::awaitable<S3Response> S3Client::delete_object(std::string bucket, std::string key) {
-  co_return co_await send(S3ClientRequest{http::verb::delete_, std::move(bucket), std::move(key), {}, {}, {}});
+asio::awaitable<S3Response> S3Client::list_objects_v2(const std::string& bucket, const std::string& prefix) {
+  return send(S3ClientRequest{http::verb::get, bucket, {}, {{"list-type", "2"}, {"prefix", prefix}}, {}, {}});
 }
 
-asio::awaitable<S3Response> S3Client::head_bucket(std::string bucket) {
-  co_return co_await send(S3ClientRequest{http::verb::head, std::move(bucket), {}, {}, {}, {}});
+asio::awaitable<S3Response> S3Client::delete_object(const std::string& bucket, const std::string& key) {
+  return send(S3ClientRequest{http::verb::delete_, bucket, key, {}, {}, {}});
 }
 
-asio::awaitable<S3Response> S3Client::list_buckets() {
-  co_return co_await send(S3ClientRequest{http::verb::get, {}, {}, {}, {}, {}});
+asio::awaitable<S3Response> S3Client::head_bucket(const std::string& bucket) {
+  return send(S3ClientRequest{http::verb::head, bucket, {}, {}, {}, {}});
 }
 
-asio::awaitable<S3Response> S3Client::get_bucket_policy(std::string bucket) {
-  co_return co_await send(S3ClientRequest{http::verb::get, std::move(bucket), {}, {{"policy", ""}}, {}, {}});
+asio::awaitable<S3Response> S3Client::list_buckets() { return send(S3ClientRequest{http::verb::get, {}, {}, {}, {}, {}}); }
+
+asio::awaitable<S3Response> S3Client::get_bucket_policy(const std::string& bucket) {
+  return send(S3ClientRequest{http::verb::get, bucket, {}, {{"policy", ""}}, {}, {}});
 }
 
-asio::awaitable<S3Response> S3Client::get_bucket_policy_status(std::string bucket) {
-  co_return co_await send(S3ClientRequest{http::verb::get, std::move(bucket), {}, {{"policyStatus", ""}}, {}, {}});
+asio::awaitable<S3Response> S3Client::get_bucket_policy_status(const std::string& bucket) {
+  return send(S3ClientRequest{http::verb::get, bucket, {}, {{"policyStatus", ""}}, {}, {}});
 }
 
-asio::awaitable<S3Response> S3Client::get_bucket_ownership_controls(std::string bucket) {
-  co_return co_await send(S3ClientRequest{http::verb::get, std::move(bucket), {}, {{"ownershipControls", ""}}, {}, {}});
+asio::awaitable<S3Response> S3Client::get_bucket_ownership_controls(const std::string& bucket) {
+  return send(S3ClientRequest{http::verb::get, bucket, {}, {{"ownershipControls", ""}}, {}, {}});
 }
 
 std::optional<std::string> xml_element(std::string_view xml, std::string_view name) {

@@ -1,9 +1,12 @@
 #include "s3proxy/server.hpp"
 
 #include "s3proxy/admin.hpp"
+#include "s3proxy/canary.hpp"
 #include "s3proxy/audit.hpp"
 #include "s3proxy/metrics.hpp"
 #include "s3proxy/relay.hpp"
+#include "s3proxy/s3_client.hpp"
+#include "s3proxy/upstream_health.hpp"
 #include "s3proxy/upstream.hpp"
 
 #include <boost/json.hpp>
@@ -34,6 +37,7 @@ struct Worker {
   asio::io_context ioc{1};
   tcp::acceptor acceptor{ioc};
   std::unique_ptr<UpstreamPool> pool;
+  std::unique_ptr<S3Client> client;
   std::unique_ptr<WorkerState> state;
   std::thread thread;
 };
@@ -63,7 +67,9 @@ std::shared_ptr<ssl::context> make_server_tls(const ServerConfig& s) {
 }  // namespace
 
 int run_server(const Config& config, AuditLog& audit, Metrics& metrics) {
+  UpstreamHealth health;
   ProxyServices services{config, audit, metrics};
+  services.health = &health;
   std::atomic<bool> stopping{false};
   std::atomic<long> in_flight{0};
 
@@ -91,18 +97,28 @@ int run_server(const Config& config, AuditLog& audit, Metrics& metrics) {
       w.acceptor.bind(ep);
       w.acceptor.listen(kListenBacklog);
       w.pool = std::make_unique<UpstreamPool>(w.ioc.get_executor(), config.upstream, upstream_tls, metrics);
-      w.state = std::make_unique<WorkerState>(WorkerState{services, *w.pool, stopping, in_flight});
+      w.client = std::make_unique<S3Client>(*w.pool, config.upstream);
+      w.state = std::make_unique<WorkerState>(WorkerState{services, *w.pool, *w.client, stopping, in_flight});
     }
   } catch (const std::exception& e) {
     std::cerr << "s3-acl-proxy: cannot listen on " << to_string(config.server.listen) << ": " << e.what() << "\n";
     return 1;
   }
 
+  // The main thread runs signals, the admin listener, the readiness probe and the canary.
   asio::io_context main_ioc{1};
+  UpstreamProbe probe(main_ioc, config.upstream, upstream_tls, metrics, health,
+                      config.canary ? config.canary->bucket : std::string());
+  std::unique_ptr<Canary> canary;
+  if (config.canary && config.canary->interval.count() > 0) {
+    canary = std::make_unique<Canary>(main_ioc, config.upstream, *config.canary, upstream_tls, audit, metrics, &health);
+  }
   std::unique_ptr<AdminServer> admin;
   if (config.server.admin_listen) {
     try {
-      admin = std::make_unique<AdminServer>(main_ioc, endpoint_of(*config.server.admin_listen), metrics);
+      admin = std::make_unique<AdminServer>(
+          main_ioc, endpoint_of(*config.server.admin_listen), metrics,
+          [&health, &canary] { return readiness_reason(health, canary.get(), std::chrono::steady_clock::now()); });
     } catch (const std::exception& e) {
       std::cerr << "s3-acl-proxy: cannot listen on " << to_string(*config.server.admin_listen) << " (admin): "
                 << e.what() << "\n";
@@ -110,6 +126,8 @@ int run_server(const Config& config, AuditLog& audit, Metrics& metrics) {
     }
   }
 
+  probe.start();
+  if (canary) canary->start();
   for (auto& w : workers) {
     asio::co_spawn(w.ioc, accept_loop(w, server_tls.get()), asio::detached);
     w.thread = std::thread([&w] { w.ioc.run(); });
@@ -145,6 +163,8 @@ int run_server(const Config& config, AuditLog& audit, Metrics& metrics) {
       });
     }
     if (admin) admin->close();
+    probe.stop();
+    if (canary) canary->stop();
     deadline = std::chrono::steady_clock::now() + kDrainTimeout;
     poll_drain();
   });

@@ -12,6 +12,8 @@ namespace s3proxy {
 
 class AuditLog;
 class Metrics;
+class S3Client;
+class UpstreamHealth;
 class UpstreamPool;
 
 // Process-wide services shared by every worker thread (all thread-safe).
@@ -19,6 +21,7 @@ struct ProxyServices {
   const Config& config;
   AuditLog& audit;
   Metrics& metrics;
+  UpstreamHealth* health = nullptr;  // told of every upstream answer (readiness)
   std::function<std::chrono::system_clock::time_point()> now = [] { return std::chrono::system_clock::now(); };
 };
 
@@ -26,6 +29,7 @@ struct ProxyServices {
 struct WorkerState {
   ProxyServices& services;
   UpstreamPool& pool;
+  S3Client& client;                   // the proxy's own requests (write verification)
   const std::atomic<bool>& stopping;  // set on SIGTERM: finish the current request, then close
   std::atomic<long>& in_flight;       // requests being handled, across all workers
 };

@@ -73,18 +73,26 @@ class S3Client {
   // The pool and cfg must outlive the client and belong to the executor it runs on.
   S3Client(UpstreamPool& pool, const UpstreamConfig& cfg, Clock now = {});
 
-  asio::awaitable<S3Response> send(const S3ClientRequest& req);
+  asio::awaitable<S3Response> send(S3ClientRequest req);
 
-  asio::awaitable<S3Response> put_object(std::string bucket, std::string key, std::string body, Fields extra = {});
-  asio::awaitable<S3Response> head_object(std::string bucket, std::string key);
-  asio::awaitable<S3Response> get_object(std::string bucket, std::string key);
-  asio::awaitable<S3Response> list_objects_v2(std::string bucket, std::string prefix);
-  asio::awaitable<S3Response> delete_object(std::string bucket, std::string key);
-  asio::awaitable<S3Response> head_bucket(std::string bucket);
+  // Arguments are taken by reference so that callers pass named objects: GCC 12 destroys a
+  // temporary inside a co_await expression twice.
+  asio::awaitable<S3Response> put_object(const std::string& bucket, const std::string& key, const std::string& body);
+  asio::awaitable<S3Response> put_object(const std::string& bucket, const std::string& key, const std::string& body,
+                                         const Fields& extra);
+  asio::awaitable<S3Response> head_object(const std::string& bucket, const std::string& key);
+  asio::awaitable<S3Response> get_object(const std::string& bucket, const std::string& key);
+  asio::awaitable<S3Response> list_objects_v2(const std::string& bucket, const std::string& prefix);
+  asio::awaitable<S3Response> delete_object(const std::string& bucket, const std::string& key);
+  asio::awaitable<S3Response> head_bucket(const std::string& bucket);
   asio::awaitable<S3Response> list_buckets();
-  asio::awaitable<S3Response> get_bucket_policy(std::string bucket);
-  asio::awaitable<S3Response> get_bucket_policy_status(std::string bucket);
-  asio::awaitable<S3Response> get_bucket_ownership_controls(std::string bucket);
+  asio::awaitable<S3Response> get_bucket_policy(const std::string& bucket);
+  asio::awaitable<S3Response> get_bucket_policy_status(const std::string& bucket);
+  asio::awaitable<S3Response> get_bucket_ownership_controls(const std::string& bucket);
+
+  // Called after every exchange in which the upstream gave an HTTP answer (any status):
+  // feeds the readiness tracker.
+  void on_answer(std::function<void()> observer) { on_answer_ = std::move(observer); }
 
  private:
   asio::awaitable<S3Response> attempt(const S3ClientRequest& req, bool& retryable);
@@ -92,6 +100,7 @@ class S3Client {
   UpstreamPool& pool_;
   const UpstreamConfig& cfg_;
   Clock now_;
+  std::function<void()> on_answer_;
 };
 
 // --- Reading answers (pure) -----------------------------------------------------------

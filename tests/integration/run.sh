@@ -2,7 +2,11 @@
 # Integration tests: real S3 clients against a real S3 server (a throwaway Ceph RGW), through
 # the proxy, every written object checked byte for byte directly on the RGW.
 #
-# Usage: tests/integration/run.sh [TEST...]      (no TEST = all; names as printed)
+# Usage: tests/integration/run.sh [TEST...]      (no TEST = all client tests and all suites;
+#                                                 TEST = a client test's name, suite:NAME for
+#                                                 one suite, or "suites" for every suite)
+# After the client tests, every executable tests/integration/suites/*.sh runs in name order,
+# each with its own proxies (README.md, "Suites"); their result lines count like the tests'.
 # Env:   DIRECT=1       skip the proxy: the clients talk to the RGW with the RGW's own key
 #                       (proves the clients and the harness, whatever state the proxy is in)
 #        PROXY_BIN      the proxy executable (default build/s3-acl-proxy)
@@ -14,6 +18,9 @@
 #        RGW_DEBUG=20   the RGW logs every request's headers (what each client really sent)
 #        KEEP_WORK=1    keep the work directory (logs, config, audit log) even on success
 #        TEST_TIMEOUT   seconds one client test may take (default 240)
+#        SUITE_TIMEOUT  seconds one suite may take (default 300)
+#        SUITE_PORT_START / SUITE_PORT_SPAN (18100 / 100): suite number i (from 0, in name
+#                       order) gets the ports SUITE_PORT_START + i * SUITE_PORT_SPAN onwards
 # Prints one line per test (PASS name / FAIL name: reason / SKIP name: reason /
 # XFAIL name: reason), then exactly "N passed, N failed"; exits 1 if any test failed.
 set -euo pipefail
@@ -27,6 +34,12 @@ PROXY_PORT=${PROXY_PORT:-18080}
 PROXY_ADMIN_PORT=${PROXY_ADMIN_PORT:-19090}
 export RGW_PORT=${RGW_PORT:-17480} MON_PORT=${MON_PORT:-46889} OSD_PORT_MIN=${OSD_PORT_MIN:-46900}
 TEST_TIMEOUT=${TEST_TIMEOUT:-240}
+# A suite aims at 90 s; this only stops a hung one.
+SUITE_TIMEOUT=${SUITE_TIMEOUT:-300}
+# Each suite gets its own port range, so suites never collide with each other or with the
+# shared proxy (PROXY_PORT, PROXY_ADMIN_PORT); 100 ports is far more than a suite needs.
+SUITE_PORT_START=${SUITE_PORT_START:-18100}
+SUITE_PORT_SPAN=${SUITE_PORT_SPAN:-100}
 # The proxy's own key for the application: deliberately not the RGW's, so an object can only
 # land if the proxy verified the client's signature and signed the request anew.
 CLIENT_ACCESS_KEY=AKIAMASTODONEXAMPLE
@@ -38,6 +51,34 @@ SMALL_BYTES=70001                        # not a multiple of any chunk or part s
 BIG_BYTES=$((12 * 1024 * 1024 + 4321))   # 12 MiB and an odd tail: 3 parts of 5 MiB
 
 case "$IT_ACL_MODE" in strip | audit) ;; *) echo "IT_ACL_MODE must be strip or audit" >&2; exit 2 ;; esac
+
+# --- what to run (checked before anything starts)
+all_tests=(mastodon_paperclip boto3_debian boto3_new awscli fog js_buffer js_stream_trailer wrong_secret)
+[ "$DIRECT" = 1 ] || all_tests+=(audit_log proxy_sigterm)
+# Every executable suites/*.sh, in name order (C collation, so the order is the same everywhere).
+mapfile -t all_suites < <(for f in "$it"/suites/*.sh; do [ -x "$f" ] && basename "$f" .sh; done | LC_ALL=C sort)
+selected=() selected_suites=()
+if [ $# -eq 0 ]; then
+  selected=("${all_tests[@]}")
+  selected_suites=("${all_suites[@]}")
+fi
+for arg in "$@"; do
+  case "$arg" in
+    suites) selected_suites+=("${all_suites[@]}") ;;
+    suite:*)
+      case " ${all_suites[*]} " in
+        *" ${arg#suite:} "*) selected_suites+=("${arg#suite:}") ;;
+        *) echo "unknown suite: ${arg#suite:} (known: ${all_suites[*]})" >&2; exit 2 ;;
+      esac
+      ;;
+    *)
+      case " ${all_tests[*]} " in
+        *" $arg "*) selected+=("$arg") ;;
+        *) echo "unknown test: $arg (known: ${all_tests[*]}; suites: ${all_suites[*]/#/suite:})" >&2; exit 2 ;;
+      esac
+      ;;
+  esac
+done
 
 t_start=$(date +%s.%N)
 work=$(mktemp -d /tmp/s3p-it.XXXXXX)
@@ -105,21 +146,18 @@ echo "# rgw up at $RGW_ENDPOINT in $(elapsed "$t_rgw") s"
 # --- test data and buckets, straight on the RGW
 head -c "$SMALL_BYTES" /dev/urandom >"$work/data/small.bin"
 head -c "$BIG_BYTES" /dev/urandom >"$work/data/big.bin"
-all_tests=(mastodon_paperclip boto3_debian boto3_new awscli fog js_buffer js_stream_trailer wrong_secret)
-[ "$DIRECT" = 1 ] || all_tests+=(audit_log proxy_sigterm)
-selected=("$@")
-[ "${#selected[@]}" -gt 0 ] || selected=("${all_tests[@]}")
-for name in "${selected[@]}"; do
-  case " ${all_tests[*]} " in *" $name "*) ;; *) echo "unknown test: $name (known: ${all_tests[*]})" >&2; exit 2 ;; esac
-done
 bucket_of() { printf 'it-%s' "${1//_/-}"; }
 buckets=()
 for name in "${selected[@]}"; do buckets+=("$(bucket_of "$name")"); done
-/usr/bin/python3 "$it/lib/rgw_check.py" mkbucket "${buckets[@]}" >"$work/logs/mkbucket.log" 2>&1 ||
-  { report FAIL create_buckets "$(tail -1 "$work/logs/mkbucket.log")"; finish || exit 1; }
+if [ "${#buckets[@]}" -gt 0 ]; then
+  /usr/bin/python3 "$it/lib/rgw_check.py" mkbucket "${buckets[@]}" >"$work/logs/mkbucket.log" 2>&1 ||
+    { report FAIL create_buckets "$(tail -1 "$work/logs/mkbucket.log")"; finish || exit 1; }
+fi
 
-# --- the proxy, unless DIRECT=1
-if [ "$DIRECT" = 1 ]; then
+# --- the proxy, unless DIRECT=1 (or only suites run: each starts its own)
+if [ "${#selected[@]}" -eq 0 ]; then
+  echo "# no client tests selected: no shared proxy"
+elif [ "$DIRECT" = 1 ]; then
   export S3_ENDPOINT=$RGW_ENDPOINT S3_ACCESS_KEY=$RGW_ACCESS_KEY S3_SECRET_KEY=$RGW_SECRET_KEY
   export EXPECT_OBJECT_ACL=public-read EXPECT_ACL_PUT=success EXPECT_STREAM_UPLOAD=rejected
   echo "# DIRECT=1: clients talk to the RGW with its own key"
@@ -304,6 +342,53 @@ for name in "${selected[@]}"; do
       ;;
   esac
   [ "$name" = proxy_sigterm ] || check_proxy_alive "$name"
+done
+
+# --- the suites: each starts its own proxies (and fakes) against the same RGW and prints
+# PASS/FAIL/SKIP lines, counted here as NAME/check (README.md, "Suites").
+export PROXY_BIN RGW_UID=${RGW_UID:-tester} # rgw-start.sh's test owner is the user "tester"
+suite_index() {
+  local i
+  for i in "${!all_suites[@]}"; do [ "${all_suites[$i]}" = "$1" ] && echo "$i" && return 0; done
+  return 1
+}
+run_suite() {
+  local name=$1 log=$work/logs/suite-$1.log rc index results=0 line rest check
+  index=$(suite_index "$name")
+  mkdir -p "$work/suites/$name"
+  SUITE_WORK=$work/suites/$name SUITE_PORT_BASE=$((SUITE_PORT_START + index * SUITE_PORT_SPAN)) \
+    timeout --kill-after=10 "$SUITE_TIMEOUT" "$it/suites/$name.sh" >"$log" 2>&1 </dev/null &
+  test_pid=$!
+  wait "$test_pid" && rc=0 || rc=$?
+  test_pid=
+  while IFS= read -r line; do
+    case "$line" in
+      "PASS "*) report PASS "$name/${line#PASS }" ;;
+      "FAIL "* | "SKIP "*)
+        rest=${line#???? }
+        check=${rest%%: *}
+        [ "$check" != "$rest" ] || rest="(no reason given)"
+        report "${line%% *}" "$name/$check" "${rest#*: }"
+        ;;
+      "# "*) echo "# $name: ${line#\# }"; continue ;;
+      *) continue ;;
+    esac
+    results=$((results + 1))
+  done <"$log"
+  case "$rc" in
+    0) [ "$results" -gt 0 ] || report FAIL "suite:$name" "printed no PASS/FAIL/SKIP line (see $log)" ;;
+    124 | 137) report FAIL "suite:$name" "timed out after $SUITE_TIMEOUT s (see $log)" ;;
+    *) report FAIL "suite:$name" "exited with $rc (see $log)" ;;
+  esac
+}
+for name in "${selected_suites[@]}"; do
+  if [ "$DIRECT" = 1 ]; then
+    report SKIP "suite:$name" "DIRECT=1: the suites test the proxy"
+    continue
+  fi
+  t_suite=$(date +%s.%N)
+  run_suite "$name"
+  echo "# suite $name: $(elapsed "$t_suite") s"
 done
 
 finish

@@ -1,7 +1,7 @@
 # Shell helpers for integration suites that run their own proxy instances.
 # Source it; needs PROXY_BIN. Every proxy started here is stopped by stop_all_proxies.
 #
-#   pid=$(start_proxy_bg CONFIG LOG) ... wait_proxy_up PID S3_PORT ADMIN_PORT || fail
+#   start_proxy CONFIG LOG; wait_proxy_up "$PROXY_PID" S3_PORT ADMIN_PORT || fail
 #   stop_proxy_pid PID      SIGTERM, wait (bounded), SIGKILL if still there
 # Poll bounds: the proxy answers within a second; these only bound a broken start/stop.
 PROXY_UP_POLLS=${PROXY_UP_POLLS:-100}     # x 0.1 s
