@@ -13,6 +13,9 @@ unit_log=$(mktemp /tmp/s3p-unit.XXXXXX)
 set +e
 (cd build && ctest --output-on-failure -j"$(nproc)" -L "unit|fuzz") 2>&1 | tee "$unit_log" | grep -vE '^ *[0-9]+/[0-9]+ Test +#[0-9]+: .* Passed'
 unit_rc=${PIPESTATUS[0]}
+rules_log=$(mktemp /tmp/s3p-rules.XXXXXX)
+bash scripts/check-rules.sh 2>&1 | tee "$rules_log"
+rules_rc=${PIPESTATUS[0]}
 it_log=$(mktemp /tmp/s3p-it-log.XXXXXX)
 bash tests/integration/run.sh 2>&1 | tee "$it_log"
 it_rc=${PIPESTATUS[0]}
@@ -23,9 +26,13 @@ unit_total=$(sed -nE 's/.*tests passed, ([0-9]+) tests failed out of ([0-9]+).*/
 unit_failed=$(sed -nE 's/.*tests passed, ([0-9]+) tests failed out of ([0-9]+).*/\1/p' "$unit_log" | tail -n1)
 it_passed=$(sed -nE 's/^([0-9]+) passed, ([0-9]+) failed.*/\1/p' "$it_log" | tail -n1)
 it_failed=$(sed -nE 's/^([0-9]+) passed, ([0-9]+) failed.*/\2/p' "$it_log" | tail -n1)
+rules_passed=$(sed -nE 's/^([0-9]+) passed, ([0-9]+) failed.*/\1/p' "$rules_log" | tail -n1)
+rules_failed=$(sed -nE 's/^([0-9]+) passed, ([0-9]+) failed.*/\2/p' "$rules_log" | tail -n1)
 unit_total=${unit_total:-0} unit_failed=${unit_failed:-1} it_passed=${it_passed:-0} it_failed=${it_failed:-1}
-rm -f "$unit_log" "$it_log"
+rules_passed=${rules_passed:-0} rules_failed=${rules_failed:-1}
+rm -f "$unit_log" "$it_log" "$rules_log"
 
-echo "unit: $((unit_total - unit_failed)) passed, $unit_failed failed; integration: $it_passed passed, $it_failed failed"
-echo "$((unit_total - unit_failed + it_passed)) passed, $((unit_failed + it_failed)) failed"
-[ "$unit_rc" -eq 0 ] && [ "$it_rc" -eq 0 ]
+echo "unit and fuzz replay: $((unit_total - unit_failed)) passed, $unit_failed failed;" \
+  "alert rules: $rules_passed passed, $rules_failed failed; integration: $it_passed passed, $it_failed failed"
+echo "$((unit_total - unit_failed + rules_passed + it_passed)) passed, $((unit_failed + rules_failed + it_failed)) failed"
+[ "$unit_rc" -eq 0 ] && [ "$rules_rc" -eq 0 ] && [ "$it_rc" -eq 0 ]
