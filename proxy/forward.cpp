@@ -66,14 +66,17 @@ bool is_presign_param(std::string_view decoded_name) {
   return std::find(kNames.begin(), kNames.end(), decoded_name) != kNames.end();
 }
 
-std::string query_without_presign(std::string_view raw_query) {
+// The query the upstream gets: presigned authentication removed, and in strip mode the ACL
+// parameters presigners hoist out of the headers (S3 applies x-amz-* query parameters).
+std::string forwarded_query(std::string_view raw_query, bool strip_acl) {
   std::string out;
   while (!raw_query.empty()) {
     auto amp = raw_query.find('&');
     auto pair = raw_query.substr(0, amp);
     auto name = pair.substr(0, pair.find('='));
     auto decoded = sigv4::uri_decode(name);
-    if (!pair.empty() && !is_presign_param(decoded ? std::string_view(*decoded) : name)) {
+    const std::string_view plain = decoded ? std::string_view(*decoded) : name;
+    if (!pair.empty() && !is_presign_param(plain) && !(strip_acl && is_acl_header(plain))) {
       if (!out.empty()) out += '&';
       out += pair;
     }
@@ -86,6 +89,33 @@ std::string query_without_presign(std::string_view raw_query) {
 std::string_view verb_string(std::string_view method) { return method; }
 
 }  // namespace
+
+std::vector<std::pair<std::string, std::string>> acl_query_parameters(std::string_view raw_query) {
+  std::vector<std::pair<std::string, std::string>> out;
+  while (!raw_query.empty()) {
+    auto amp = raw_query.find('&');
+    auto pair = raw_query.substr(0, amp);
+    auto eq = pair.find('=');
+    auto name = sigv4::uri_decode(pair.substr(0, eq));
+    if (name && is_acl_header(*name)) {
+      auto value = eq == std::string_view::npos ? std::optional<std::string>("") : sigv4::uri_decode(pair.substr(eq + 1));
+      out.emplace_back(lower(*name), value.value_or(""));
+    }
+    if (amp == std::string_view::npos) break;
+    raw_query.remove_prefix(amp + 1);
+  }
+  return out;
+}
+
+AclDecision decide_acl(AclMode mode, AclRequests acl_requests, const S3Target& target,
+                       std::span<const sigv4::Header> headers, std::string_view raw_query) {
+  std::vector<std::pair<std::string_view, std::string_view>> pairs;
+  pairs.reserve(headers.size());
+  for (const auto& h : headers) pairs.emplace_back(h.name, h.value);
+  const auto params = acl_query_parameters(raw_query);
+  for (const auto& [name, value] : params) pairs.emplace_back(name, value);
+  return decide(mode, acl_requests, target, pairs);
+}
 
 bool carries_object_data(Op op) {
   return op == Op::PutObject || op == Op::UploadPart || op == Op::PostObject || op == Op::Unknown;
@@ -143,7 +173,13 @@ Result<ForwardPlan> plan_forward(const ForwardInput& in) {
         return Failure{S3Error::InvalidRequest, fmt::format("The trailer {} is not a supported checksum.", *trailer)};
       }
     }
-    if (up.payload == UpstreamPayload::unsigned_payload) {
+    if (decoded == 0) {
+      // An empty object: RGW refuses an empty signed-chunk body, so the upstream gets a plain
+      // empty PUT, sent only after the client's framing, signatures and trailer verified.
+      plan.body = BodyMode::decode_empty;
+      plan.upstream_content_length = 0;
+      payload_hash = crypto::sha256_hex("");
+    } else if (up.payload == UpstreamPayload::unsigned_payload) {
       plan.body = BodyMode::decode_unsigned;
       plan.upstream_content_length = decoded;
       payload_hash = sigv4::kUnsignedPayload;
@@ -185,7 +221,7 @@ Result<ForwardPlan> plan_forward(const ForwardInput& in) {
     path = in.target.bucket.empty() ? "/" : fmt::format("/{}{}", in.target.bucket, in.target.raw_key_path);
   }
   const std::string canonical_path = sigv4::canonical_uri(path);
-  const std::string canonical_query = sigv4::canonical_query(query_without_presign(req.raw_query), false);
+  const std::string canonical_query = sigv4::canonical_query(forwarded_query(req.raw_query, in.acl.strip_headers), false);
   plan.target = canonical_query.empty() ? canonical_path : fmt::format("{}?{}", canonical_path, canonical_query);
 
   // Headers: the client's, less hop-by-hop, auth, framing and (in strip mode) ACL headers.
@@ -269,7 +305,7 @@ std::string ForwardPlan::serialize_head(bool expect_continue) const {
 
 BodyTransform::BodyTransform(const ForwardPlan& plan, const sigv4::Verified& verified) : mode_(plan.body) {
   if (mode_ == BodyMode::raw_hashed) expected_hash_ = verified.params.payload_hash;
-  if (mode_ == BodyMode::decode_signed || mode_ == BodyMode::decode_unsigned) {
+  if (mode_ == BodyMode::decode_signed || mode_ == BodyMode::decode_unsigned || mode_ == BodyMode::decode_empty) {
     chunked::Decoder::Options o;
     const auto pm = verified.payload_mode;
     o.signed_chunks = pm == sigv4::PayloadMode::streaming_signed || pm == sigv4::PayloadMode::streaming_signed_trailer;
@@ -293,13 +329,15 @@ void BodyTransform::clear_output() {
 }
 
 std::optional<Failure> BodyTransform::consume(std::string_view data, bool last) {
+  clear_output();  // the previous call's output has been sent
   std::optional<Failure> failure;
   switch (mode_) {
     case BodyMode::raw_hashed:
     case BodyMode::raw_unsigned: failure = consume_raw(data, last); break;
     case BodyMode::raw_signed: failure = consume_resigned(data, last); break;
     case BodyMode::decode_signed:
-    case BodyMode::decode_unsigned: failure = consume_chunked(data, last); break;
+    case BodyMode::decode_unsigned:
+    case BodyMode::decode_empty: failure = consume_chunked(data, last); break;
     case BodyMode::none: break;
   }
   if (failure) {

@@ -59,6 +59,7 @@ struct Exchange {
   ClientState client = ClientState::nothing_sent;
   bool embedded_error = false;  // a 2xx whose body is an S3 <Error>
   bool phantom = false;         // acknowledged upstream, missing on verification
+  bool truncated = false;       // the upstream's response was cut off mid-body
 };
 
 // Writes whose acknowledgement is read whole before the client sees it.
@@ -188,10 +189,7 @@ class Session {
     x.rec.access_key_id = client.access_key_id;
 
     // Apply the ACL policy.
-    std::vector<std::pair<std::string_view, std::string_view>> header_pairs;
-    header_pairs.reserve(headers.size());
-    for (const auto& h : headers) header_pairs.emplace_back(h.name, h.value);
-    const AclDecision acl = decide(cfg_.acl.mode, cfg_.acl.acl_requests, s3, header_pairs);
+    const AclDecision acl = decide_acl(cfg_.acl.mode, cfg_.acl.acl_requests, s3, headers, view.raw_query);
     x.rec.acl_action = std::string(action_name(acl.action));
     x.rec.acl_headers = acl.headers;
     for (const auto& [name, value] : acl.headers) {
@@ -245,7 +243,21 @@ class Session {
     // Forwarded even for an empty body: some clients (botocore) expect the interim 100 the
     // upstream sends then, and lose track of the connection without it.
     const bool client_expects = beast::iequals(parser.get()[http::field::expect], "100-continue");
-    const bool expect_continue = client_expects && carries_object_data(plan.op);
+    // An empty aws-chunked object is verified before the upstream hears of it: its upstream
+    // request is complete as soon as its header is sent.
+    const bool verify_first = plan.body == BodyMode::decode_empty;
+    const bool expect_continue = client_expects && carries_object_data(plan.op) && !verify_first;
+    if (verify_first && x.client == ClientState::nothing_sent) {
+      if (client_expects) co_await send_continue(x);
+      BodyResult body = co_await relay_body(buffer, parser, verified, plan, up);
+      x.rec.bytes_in = body.decoded_bytes;
+      if (body.failure) {
+        x.keep_alive = false;
+        x.auth_failed = body.failure->error == S3Error::SignatureDoesNotMatch;
+        co_await answer_error(x, *body.failure);
+        co_return false;
+      }
+    }
     const std::string head = plan.serialize_head(expect_continue);
     auto& up_tcp = lowest(up);
     up_tcp.expires_after(cfg_.upstream.read_timeout);
@@ -261,7 +273,7 @@ class Session {
     response.emplace();
     prepare(*response, plan);
 
-    if (client_expects && !expect_continue) co_await send_continue(x);
+    if (client_expects && !expect_continue && !verify_first) co_await send_continue(x);
 
     // Expect: 100-continue end to end: the upstream decides before the client sends a byte.
     // Some operations get no interim answer from some servers (RGW on POST ?delete): after
@@ -289,7 +301,8 @@ class Session {
     }
 
     // Relay the body, verifying it on the way; the final bytes are held back until it verifies.
-    BodyResult body = co_await relay_body(buffer, parser, verified, plan, up);
+    BodyResult body;
+    if (!verify_first) body = co_await relay_body(buffer, parser, verified, plan, up);
     x.rec.bytes_in = body.decoded_bytes;
     if (body.failure) {
       // The upstream request is left incomplete and the connection dropped: nothing lands.
@@ -417,7 +430,7 @@ class Session {
         x.keep_alive = false;
         x.rec.s3_code = std::string(info(S3Error::UpstreamResponseInvalid).code);
         x.rec.s3_message = fmt::format("The upstream closed the response early: {}", ec.message());
-        x.rec.level = Level::error;
+        x.truncated = true;
         co_return;
       }
       const std::size_t got = piece_.size() - res.body().size;
@@ -578,6 +591,10 @@ class Session {
     using namespace std::chrono;
     x.rec.duration_ms = duration<double, std::milli>(steady_clock::now() - x.started).count();
     classify_outcome(x.rec, x.is_write, x.auth_failed);
+    if (x.truncated) {
+      x.rec.level = Level::error;
+      if (x.is_write) x.rec.event = "write_failed";
+    }
     if (x.embedded_error && x.is_write) {
       x.rec.event = "write_failed";
       x.rec.level = Level::error;

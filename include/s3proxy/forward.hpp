@@ -28,6 +28,7 @@ enum class BodyMode {
   raw_signed,      // UNSIGNED-PAYLOAD from the client, signed chunks upstream (upstream.payload = "signed-chunks")
   decode_signed,   // aws-chunked from the client, re-signed as STREAMING-AWS4-HMAC-SHA256-PAYLOAD
   decode_unsigned, // aws-chunked from the client, sent as UNSIGNED-PAYLOAD (https upstreams only)
+  decode_empty,    // aws-chunked empty object: verified whole first, then a plain empty PUT upstream
 };
 
 struct ForwardInput {
@@ -62,6 +63,14 @@ struct ForwardPlan {
 
 Result<ForwardPlan> plan_forward(const ForwardInput& in);
 
+// ACL parameters in a query string (presigners hoist x-amz-acl and x-amz-grant-* there, and
+// S3 applies them): decoded, names lower-case, for the ACL decision.
+std::vector<std::pair<std::string, std::string>> acl_query_parameters(std::string_view raw_query);
+
+// The ACL decision over everything S3 would apply: the headers and the ACL query parameters.
+AclDecision decide_acl(AclMode mode, AclRequests acl_requests, const S3Target& target,
+                       std::span<const sigv4::Header> headers, std::string_view raw_query);
+
 // Operations whose body is object data: for these Expect: 100-continue goes end to end, so
 // the upstream can refuse before the client sends the body. Other bodies are small XML
 // documents, and some servers never answer 100 for them (RGW on POST ?delete).
@@ -78,7 +87,8 @@ class BodyTransform {
   // Feeds the next piece of the client's body (HTTP framing removed); `last` when the
   // client's framing says the body ended. Returns the refusal when the body is bad.
   std::optional<Failure> consume(std::string_view data, bool last);
-  // What may be sent upstream now; valid until clear_output() or the next consume().
+  // What may be sent upstream now; valid until clear_output() or the next consume(), which
+  // starts afresh.
   const std::vector<asio::const_buffer>& take_output() const { return out_; }
   void clear_output();
   [[nodiscard]] std::uint64_t decoded_bytes() const { return decoded_; }

@@ -19,6 +19,10 @@ should, 1 with {"error": reason} when it did not, 2 on a usage error.
                                             with Expect: 100-continue; "-": 100 bytes, without)
     get-cut EP BUCKET KEY LENGTH            a GET whose upstream is cut off: the client must not
                                             receive a complete 2xx response of LENGTH bytes
+    audit-find FILE SKIP FIELD=VALUE...     waits for an audit line after the first SKIP lines
+                                            whose fields all print as VALUE (null for None)
+    audit-modes FILE SKIP                   the payload modes of successful PutObject and
+                                            UploadPart lines after the first SKIP lines
 
 Env: S3_ACCESS_KEY / S3_SECRET_KEY (the client's key for EP), S3_CA_BUNDLE (CA file for an
 https EP), RGW_ENDPOINT / RGW_ACCESS_KEY / RGW_SECRET_KEY (the RGW, for rgw-*).
@@ -214,7 +218,47 @@ def get_cut(endpoint, bucket, key, length):
         return {"outcome": "body_cut", "status": status, "received": received,
                 "error": f"{type(err).__name__}: {err}"[:200]}
     raise StepFailed(f"the client received a complete {status} response of {received} bytes "
-                     f"(the upstream sent {length} announced, far fewer real)")
+                     f"(expected a cut-off of a body announced as {length} bytes)")
+
+
+# The audit log is written through an asynchronous queue: a line may appear a little after
+# the response. This bounds the wait; a line normally appears within milliseconds.
+AUDIT_WAIT_S = 5.0
+AUDIT_POLL_S = 0.05
+DATA_OPS = ("PutObject", "UploadPart")
+
+
+def audit_records(path, skip):
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()[int(skip):]
+    except FileNotFoundError:
+        return []
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def printed(value):
+    return "null" if value is None else str(value)
+
+
+def audit_find(path, skip, *conditions):
+    want = dict(c.split("=", 1) for c in conditions)
+    deadline = time.monotonic() + AUDIT_WAIT_S
+    while True:
+        records = audit_records(path, skip)
+        for rec in records:
+            if all(printed(rec.get(k)) == v for k, v in want.items()):
+                return rec
+        if time.monotonic() > deadline:
+            break
+        time.sleep(AUDIT_POLL_S)
+    seen = [{k: rec.get(k) for k in ("op", "event", "level", "status", "s3_code")} for rec in records]
+    raise StepFailed(f"no audit line with {want}; lines: {json.dumps(seen)[:400]}")
+
+
+def audit_modes(path, skip):
+    return {"modes": sorted({printed(r.get("payload_mode")) for r in audit_records(path, skip)
+                             if r.get("op") in DATA_OPS and r.get("status") == 200})}
 
 
 COMMANDS = {
@@ -225,14 +269,20 @@ COMMANDS = {
     "rgw-vhost": (rgw_vhost, 2),
     "put-expect-error": (put_expect_error, 4),
     "get-cut": (get_cut, 4),
+    "audit-modes": (audit_modes, 2),
 }
+VARIADIC = {"audit-find": (audit_find, 3)}
 
 
 def main(argv):
-    if len(argv) < 2 or argv[1] not in COMMANDS or len(argv) - 2 != COMMANDS[argv[1]][1]:
+    name = argv[1] if len(argv) > 1 else ""
+    if name in VARIADIC and len(argv) - 2 >= VARIADIC[name][1]:
+        fn = VARIADIC[name][0]
+    elif name in COMMANDS and len(argv) - 2 == COMMANDS[name][1]:
+        fn = COMMANDS[name][0]
+    else:
         print(__doc__, file=sys.stderr)
         return 2
-    fn = COMMANDS[argv[1]][0]
     try:
         result = fn(*argv[2:])
     except StepFailed as err:

@@ -25,9 +25,10 @@ ANNOUNCED_LENGTH = 1000
 SENT_LENGTH = 10
 # Request heads larger than this are not S3 requests from the proxy; stop reading there.
 MAX_HEAD = 64 * 1024
-# A request head at the start of the stream or after the previous request's end. Bodies here
-# are random or XML bytes; a false match inside one would need "\r\nPUT / HTTP/1.1\r\n" in it.
-HEAD_RE = re.compile(rb"(?:\A|\r\n)(GET|PUT|POST|HEAD|DELETE) (\S+) HTTP/1\.1\r\n(.*?)\r\n\r\n", re.S)
+# A request head anywhere in the stream (after a Content-Length body the next head follows the
+# body's last byte directly). Bodies here are random or XML bytes: a false match inside one
+# would need "PUT /... HTTP/1.1\r\n" and a blank line in it.
+HEAD_RE = re.compile(rb"(GET|PUT|POST|HEAD|DELETE) (/\S*) HTTP/1\.1\r\n(.*?)\r\n\r\n", re.S)
 HOST_RE = re.compile(rb"^host:[ \t]*(\S+)", re.I | re.M)
 # How much of the request stream the tap keeps between reads: a head split across two reads
 # is still found whole, and memory stays bounded however large the bodies.
