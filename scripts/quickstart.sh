@@ -20,7 +20,9 @@ export RGW_PORT=${RGW_PORT:-7480}
 rgw_dir=$(mktemp -d /tmp/s3p-quickstart.XXXXXX)
 trap 'bash "$root/scripts/rgw-stop.sh" "$rgw_dir" >/dev/null 2>&1 || true' EXIT
 bash scripts/rgw-start.sh "$rgw_dir" >/dev/null
+# RGW wants the payload hash signed; curl does not add it by itself.
 curl -fsS -X PUT --aws-sigv4 "aws:amz:us-east-1:s3" --user "$RGW_ACCESS_KEY:$RGW_SECRET_KEY" \
+  -H "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" \
   "http://127.0.0.1:$RGW_PORT/media" >/dev/null
 
 cat <<EOT
