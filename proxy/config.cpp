@@ -558,7 +558,7 @@ std::optional<HostPort> listen_address(const Section& s, std::string_view name) 
 
 ServerConfig parse_server(const Section& s, const Context& ctx) {
   s.allow_only({"listen", "admin_listen", "tls_cert_file", "tls_key_file", "domains", "threads", "idle_timeout",
-                "max_header_bytes"});
+                "max_header_bytes", "ready_window"});
   ServerConfig c;
   if (!s.has("listen")) s.fail("listen", "required");
   if (auto l = listen_address(s, "listen")) c.listen = *l;
@@ -582,6 +582,7 @@ ServerConfig parse_server(const Section& s, const Context& ctx) {
   }
   c.threads = static_cast<unsigned>(s.integer("threads", 0, kMaxThreads).value_or(0));
   c.idle_timeout = s.positive_duration("idle_timeout", c.idle_timeout);
+  c.ready_window = s.positive_duration("ready_window", c.ready_window);
   c.max_header_bytes = static_cast<std::size_t>(
       s.integer("max_header_bytes", kMinHeaderBytes, kMaxHeaderBytes).value_or(static_cast<std::int64_t>(c.max_header_bytes)));
   return c;

@@ -67,7 +67,7 @@ std::shared_ptr<ssl::context> make_server_tls(const ServerConfig& s) {
 }  // namespace
 
 int run_server(const Config& config, AuditLog& audit, Metrics& metrics) {
-  UpstreamHealth health;
+  UpstreamHealth health(config.server.ready_window);
   ProxyServices services{config, audit, metrics};
   services.health = &health;
   std::atomic<bool> stopping{false};

@@ -84,8 +84,11 @@ void UpstreamProbe::stop() {
 }
 
 asio::awaitable<void> UpstreamProbe::loop(std::shared_ptr<State> st) {
+  const auto window = st->health.window();
+  const UpstreamHealth::clock::duration idle = std::min<UpstreamHealth::clock::duration>(kIdleBeforeProbe, window / 3);
+  const UpstreamHealth::clock::duration tick = std::min<UpstreamHealth::clock::duration>(kTick, window / 6);
   while (!st->stopped) {
-    if (probe_due(st->health.last_answer(), UpstreamHealth::clock::now(), UpstreamProbe::kIdleBeforeProbe)) {
+    if (probe_due(st->health.last_answer(), UpstreamHealth::clock::now(), idle)) {
       // (An if, not ?: -- GCC 12 mishandles co_await inside a conditional expression.)
       S3Response r;
       if (st->bucket.empty()) r = co_await st->client.list_buckets();
@@ -94,7 +97,7 @@ asio::awaitable<void> UpstreamProbe::loop(std::shared_ptr<State> st) {
       else st->health.unreachable({});
     }
     if (st->stopped) co_return;
-    st->timer.expires_after(UpstreamProbe::kTick);
+    st->timer.expires_after(tick);
     auto [ec] = co_await st->timer.async_wait(use_nothrow);
     if (ec) co_return;
   }

@@ -52,6 +52,9 @@ struct ServerConfig {
   std::vector<std::string> domains;  // lower-case DNS suffixes for virtual-hosted-style requests
   unsigned threads = 0;              // 0: hardware concurrency (see effective_threads)
   std::chrono::milliseconds idle_timeout{60000};
+  // /readyz fails once the upstream has not answered for this long (the proxy probes it
+  // itself when traffic is idle).
+  std::chrono::milliseconds ready_window{30000};
   std::size_t max_header_bytes = 16384;
 };
 

@@ -20,7 +20,8 @@ class Metrics;
 class UpstreamHealth {
  public:
   using clock = std::chrono::steady_clock;
-  // INTERFACE.md: /readyz needs an answer from the upstream within the last 30 s.
+  // INTERFACE.md: /readyz needs an answer from the upstream within the last 30 s
+  // (server.ready_window).
   static constexpr std::chrono::seconds kWindow{30};
 
   explicit UpstreamHealth(clock::duration window = kWindow);
@@ -33,6 +34,7 @@ class UpstreamHealth {
   std::optional<clock::time_point> last_answer() const;
   // nullopt while an answer arrived within the window, else a one-line reason.
   std::optional<std::string> not_ready_reason(clock::time_point now) const;
+  [[nodiscard]] clock::duration window() const noexcept { return window_; }
 
  private:
   clock::duration window_;
@@ -50,9 +52,10 @@ bool probe_due(std::optional<UpstreamHealth::clock::time_point> last_answer, Ups
 // cheapest signed request), else ListBuckets. Runs on the io_context it is given.
 class UpstreamProbe {
  public:
-  // A probe goes out once nothing answered for this long: two chances inside kWindow.
+  // A probe goes out once nothing answered for this long: two chances inside kWindow
+  // (a third of a shorter window).
   static constexpr std::chrono::seconds kIdleBeforeProbe{10};
-  // How often the probe looks at the last answer.
+  // How often the probe looks at the last answer (a sixth of a shorter window).
   static constexpr std::chrono::seconds kTick{5};
 
   // upstream, tls (may be null for http), metrics and health must outlive the io_context's run.

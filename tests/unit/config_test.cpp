@@ -141,6 +141,7 @@ TEST_F(ConfigDefaults, ThreadsZeroMeansHardwareConcurrency) {
   EXPECT_GE(effective_threads(c.server), 1u);
 }
 TEST_F(ConfigDefaults, IdleTimeoutSixtySeconds) { EXPECT_EQ(c.server.idle_timeout, 60s); }
+TEST_F(ConfigDefaults, ReadyWindowThirtySeconds) { EXPECT_EQ(c.server.ready_window, 30s); }
 TEST_F(ConfigDefaults, MaxHeaderBytes16KiB) { EXPECT_EQ(c.server.max_header_bytes, 16384u); }
 TEST_F(ConfigDefaults, RegionUsEast1) { EXPECT_EQ(c.upstream.region, "us-east-1"); }
 TEST_F(ConfigDefaults, PathAddressing) { EXPECT_EQ(c.upstream.addressing, Addressing::path); }
@@ -231,6 +232,8 @@ const std::vector<BadConfig>& bad_configs() {
        "must be an integer"},
       {"IdleTimeoutWithoutUnit", Doc::minimal().set("[server]", "idle_timeout = \"60\"").text(),
        "server.idle_timeout", "must be a duration"},
+      {"ReadyWindowWithoutUnit", Doc::minimal().set("[server]", "ready_window = \"30\"").text(),
+       "server.ready_window", "must be a duration"},
       {"IdleTimeoutSpaceBeforeUnit", Doc::minimal().set("[server]", "idle_timeout = \"5 s\"").text(),
        "server.idle_timeout", "must be a duration"},
       {"IdleTimeoutZero", Doc::minimal().set("[server]", "idle_timeout = \"0s\"").text(), "server.idle_timeout",
@@ -585,6 +588,11 @@ TEST(Config, DurationsAcceptEveryUnitAndIntegerSeconds) {
   EXPECT_EQ(c.upstream.connect_timeout, 500ms);
   EXPECT_EQ(c.upstream.read_timeout, 30s);
   EXPECT_EQ(c.canary->interval, 1h);
+}
+
+TEST(Config, ReadyWindowIsConfigurable) {
+  const Config c = parse_ok(Doc::minimal().set("[server]", "ready_window = \"90s\"").text());
+  EXPECT_EQ(c.server.ready_window, 90s);
 }
 
 TEST(Config, CanaryIntervalZeroDisablesPeriodicCheck) {
