@@ -818,6 +818,18 @@ TEST(ConfigExamples, ProductionExampleParses) {
   EXPECT_TRUE(c.canary.has_value());
 }
 
+TEST(ConfigExamples, ContainerConfigParsesAndListensOnAllInterfaces) {
+  const fs::path p = fs::path(S3P_TEST_DATA) / ".." / ".." / "docker" / "s3-acl-proxy.toml";
+  std::ifstream in(p);
+  ASSERT_TRUE(in.good()) << "cannot open " << p;
+  std::ostringstream text;
+  text << in.rdbuf();
+  const Config c = parse_ok(text.str(), env_of({{"UPSTREAM_SECRET_ACCESS_KEY", "u"}, {"APP_SECRET_ACCESS_KEY", "a"}}));
+  EXPECT_EQ(c.server.listen, (HostPort{"0.0.0.0", 8080}));
+  EXPECT_EQ(c.upstream.scheme, Scheme::https);
+  EXPECT_EQ(c.acl.mode, AclMode::strip);
+}
+
 TEST(ConfigExamples, QuickstartParses) {
   const Config c = parse_ok(read_example("quickstart.toml"),
                             env_of({{"RGW_SECRET_ACCESS_KEY", "rgw"}, {"CLIENT_SECRET_ACCESS_KEY", "client"}}));
