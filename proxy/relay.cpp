@@ -269,6 +269,7 @@ class Session {
     }
 
     beast::flat_buffer up_buffer;
+    up_buffer.reserve(kBodyPiece);  // room for whole pieces of the response body (see read_piece)
     std::optional<ResponseParser> response;
     response.emplace();
     prepare(*response, plan);
@@ -347,6 +348,11 @@ class Session {
 
   // Reads the next piece of the client's body (HTTP framing already removed by the parser).
   asio::awaitable<std::pair<error_code, std::string_view>> read_piece(beast::flat_buffer& buffer, RequestParser& parser) {
+    // Beast reads at most the buffer's spare capacity (512 bytes at least): without room for a
+    // whole piece, a body arrives 512 bytes per system call.
+    if (const auto want = std::min(buffer.max_size(), buffer.size() + kBodyPiece); buffer.capacity() < want) {
+      buffer.reserve(want);
+    }
     auto& body = parser.get().body();
     body.data = piece_.data();
     body.size = piece_.size();

@@ -123,7 +123,8 @@ osd op num shards = 1
 osd op num threads per shard = 2
 [client.rgw]
 rgw data = $DIR/rgw
-rgw frontends = beast endpoint=127.0.0.1:$RGW_PORT
+# tcp_nodelay: without it every small response waits for the delayed ACK (about 40 ms).
+rgw frontends = beast endpoint=127.0.0.1:$RGW_PORT tcp_nodelay=1
 rgw thread pool size = 32
 rgw dns name = localhost
 rgw enable usage log = false

@@ -33,9 +33,9 @@ rgw_other = client(RGW, os.environ["RGW_OTHER_ACCESS_KEY"], os.environ["RGW_OTHE
 def check(name, fn):
     try:
         fn()
-        print(f"PASS listen/{name}", flush=True)
+        print(f"PASS {name}", flush=True)
     except Exception as e:  # noqa: BLE001 - every failure is a FAIL line
-        print(f"FAIL listen/{name}: {type(e).__name__}: {e}", flush=True)
+        print(f"FAIL {name}: {type(e).__name__}: {e}", flush=True)
 
 
 def metric(name):

@@ -49,7 +49,7 @@ for _ in $(seq 1 "$PROXY_UP_POLLS"); do
   sleep 0.1
 done
 if [ "$up" != 1 ]; then
-  echo "FAIL listen/start: proxy not up on [::1]:$port: $(tail -1 "$SUITE_WORK/listen.log" 2>/dev/null)"
+  echo "FAIL start: proxy not up on [::1]:$port: $(tail -1 "$SUITE_WORK/listen.log" 2>/dev/null)"
   exit 0
 fi
 PROXY_URL="http://[::1]:$port" ADMIN_URL="http://127.0.0.1:$admin" AUDIT_LOG=$SUITE_WORK/listen.audit.jsonl \
