@@ -252,9 +252,7 @@ class Session {
       BodyResult body = co_await relay_body(buffer, parser, verified, plan, up);
       x.rec.bytes_in = body.decoded_bytes;
       if (body.failure) {
-        x.keep_alive = false;
-        x.auth_failed = body.failure->error == S3Error::SignatureDoesNotMatch;
-        co_await answer_error(x, *body.failure);
+        co_await refuse_body(x, *body.failure);
         co_return false;
       }
     }
@@ -307,10 +305,7 @@ class Session {
     x.rec.bytes_in = body.decoded_bytes;
     if (body.failure) {
       // The upstream request is left incomplete and the connection dropped: nothing lands.
-      x.keep_alive = false;
-      // A chunk or trailer signature that does not verify is the client's signature failing.
-      x.auth_failed = body.failure->error == S3Error::SignatureDoesNotMatch;
-      co_await answer_error(x, *body.failure);
+      co_await refuse_body(x, *body.failure);
       co_return false;
     }
     // The upstream stopped reading (often an early error answer): relay its answer if there is one.
@@ -547,6 +542,14 @@ class Session {
   }
 
   // The one exit for every refusal: S3 XML error to the client, fields for the audit line.
+  // The client's body did not verify (or ended early): its connection cannot be reused, and a
+  // chunk or trailer signature that does not verify is the client's signature failing.
+  asio::awaitable<void> refuse_body(Exchange& x, const Failure& failure) {
+    x.keep_alive = false;
+    x.auth_failed = failure.error == S3Error::SignatureDoesNotMatch;
+    co_await answer_error(x, failure);
+  }
+
   // Takes the Failure by value: callers pass named objects, never temporaries, because GCC 12
   // destroys a temporary inside a co_await expression twice.
   asio::awaitable<void> answer_error(Exchange& x, Failure failure) {

@@ -45,31 +45,6 @@ std::string raw_query(const Fields& query) {
   return out;
 }
 
-std::string xml_unescape(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '&') {
-      out += s[i];
-      continue;
-    }
-    const auto end = s.find(';', i);
-    if (end == std::string_view::npos) {
-      out += s.substr(i);
-      break;
-    }
-    const auto ent = s.substr(i + 1, end - i - 1);
-    if (ent == "amp") out += '&';
-    else if (ent == "lt") out += '<';
-    else if (ent == "gt") out += '>';
-    else if (ent == "quot") out += '"';
-    else if (ent == "apos") out += '\'';
-    else out += s.substr(i, end - i + 1);
-    i = end;
-  }
-  return out;
-}
-
 bool is_stale_connection_error(const error_code& ec) {
   return ec == asio::error::eof || ec == http::error::end_of_stream || ec == asio::error::connection_reset ||
          ec == asio::error::broken_pipe || ec == http::error::partial_message;

@@ -58,8 +58,6 @@ std::string error_xml(std::string_view code, std::string_view message, std::stri
       xml_escape(code), xml_escape(message), xml_escape(resource), xml_escape(request_id));
 }
 
-namespace {
-
 std::string xml_unescape(std::string_view s) {
   std::string out;
   out.reserve(s.size());
@@ -84,6 +82,8 @@ std::string xml_unescape(std::string_view s) {
   }
   return out;
 }
+
+namespace {
 
 std::optional<std::string> element_text(std::string_view body, std::string_view name) {
   const std::string open = fmt::format("<{}>", name);

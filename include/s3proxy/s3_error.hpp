@@ -80,5 +80,7 @@ struct ParsedS3Error {
 std::optional<ParsedS3Error> parse_error_xml(std::string_view body);
 
 std::string xml_escape(std::string_view text);
+// Decodes the five predefined XML entities; anything else is kept as written.
+std::string xml_unescape(std::string_view text);
 
 }  // namespace s3proxy
