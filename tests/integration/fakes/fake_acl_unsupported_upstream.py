@@ -24,12 +24,13 @@ Each request is recorded as one JSON line in --record: method, target, every hea
     fake_acl_unsupported_upstream.py --port PORT --record FILE
 """
 import argparse
-import hashlib
 import http.server
 import json
 import threading
 import urllib.parse
 import uuid
+
+from fake_http import read_body
 
 ACL_NOT_SUPPORTED = (
     '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -45,7 +46,6 @@ NOT_IMPLEMENTED = (
     "</Message><RequestId>{rid}</RequestId><HostId>{hid}</HostId></Error>")
 # The one canned ACL AWS accepts on a BucketOwnerEnforced bucket.
 OWNER_ENFORCED_OK = "bucket-owner-full-control"
-READ_PIECE = 65536
 
 
 def refuses_acl(method, query, headers):
@@ -80,29 +80,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return super().handle_expect_100()
 
     def _read_body(self):
-        """Reads the whole body (Content-Length or chunked); returns (bytes read, md5 hex)."""
-        md5, n = hashlib.md5(), 0
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    break
-                data = self.rfile.read(size)
-                md5.update(data)
-                n += len(data)
-                self.rfile.readline()
-        else:
-            left = int(self.headers.get("Content-Length") or 0)
-            while left > 0:
-                data = self.rfile.read(min(left, READ_PIECE))
-                if not data:
-                    break
-                md5.update(data)
-                n += len(data)
-                left -= len(data)
-        return n, md5.hexdigest()
+        return read_body(self)
 
     def _answer(self, status, body="", extra=None, close=False):
         rid = uuid.uuid4().hex[:16].upper()

@@ -21,12 +21,13 @@ status answered, body bytes read), so a test can see that the proxy did look the
     fake_phantom_upstream.py --port PORT --record FILE
 """
 import argparse
-import hashlib
 import http.server
 import json
 import threading
 import urllib.parse
 import uuid
+
+from fake_http import read_body
 
 NO_SUCH_KEY = (
     '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -39,7 +40,6 @@ NOT_IMPLEMENTED = (
 LIST_BUCKETS = ('<?xml version="1.0" encoding="UTF-8"?>\n'
                 "<ListAllMyBucketsResult><Buckets/></ListAllMyBucketsResult>")
 HOST_ID = "ZmFrZS1waGFudG9tLXVwc3RyZWFt"
-READ_PIECE = 65536
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -51,29 +51,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
     def _read_body(self):
-        """Reads the whole body as framed on the wire; returns (bytes read, md5 hex)."""
-        md5, n = hashlib.md5(), 0
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    break
-                data = self.rfile.read(size)
-                md5.update(data)
-                n += len(data)
-                self.rfile.readline()
-        else:
-            left = int(self.headers.get("Content-Length") or 0)
-            while left > 0:
-                data = self.rfile.read(min(left, READ_PIECE))
-                if not data:
-                    break
-                md5.update(data)
-                n += len(data)
-                left -= len(data)
-        return n, md5.hexdigest()
+        return read_body(self)
 
     def _answer(self, status, body="", extra=None):
         rid = uuid.uuid4().hex[:16].upper()
