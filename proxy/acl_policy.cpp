@@ -1,39 +1,14 @@
 #include "s3proxy/acl_policy.hpp"
 
-#include <algorithm>
+#include "s3proxy/text.hpp"
 
 namespace s3proxy {
-namespace {
-
-char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), ascii_lower);
-  return out;
-}
-
-bool istarts_with(std::string_view s, std::string_view lower_prefix) {
-  return s.size() >= lower_prefix.size() &&
-         std::equal(lower_prefix.begin(), lower_prefix.end(), s.begin(),
-                    [](char p, char c) { return p == ascii_lower(c); });
-}
-
-std::string_view trim_ows(std::string_view v) {
-  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
-  return v;
-}
-
-bool is_put_acl(Op op) { return op == Op::PutObjectAcl || op == Op::PutBucketAcl; }
-
-}  // namespace
 
 bool is_acl_header(std::string_view name) {
   constexpr std::string_view kAcl = "x-amz-acl";
   constexpr std::string_view kGrantPrefix = "x-amz-grant-";
-  return (name.size() == kAcl.size() && istarts_with(name, kAcl)) ||
-         (name.size() > kGrantPrefix.size() && istarts_with(name, kGrantPrefix));
+  return (name.size() == kAcl.size() && text::istarts_with(name, kAcl)) ||
+         (name.size() > kGrantPrefix.size() && text::istarts_with(name, kGrantPrefix));
 }
 
 std::string_view action_name(AclAction action) {
@@ -47,16 +22,18 @@ std::string_view action_name(AclAction action) {
   return "none";
 }
 
-AclDecision decide(AclMode mode, AclRequests acl_requests, const S3Target& target,
+AclDecision decide(AclMode mode, AclRequests acl_requests, const S3Target& target, std::string_view method,
                    std::span<const std::pair<std::string_view, std::string_view>> headers) {
   AclDecision d;
   for (const auto& [name, value] : headers) {
-    if (is_acl_header(name)) d.headers.emplace_back(lower(name), std::string(trim_ows(value)));
+    if (is_acl_header(name)) d.headers.emplace_back(text::lower(name), std::string(text::trim(value)));
   }
 
   // PUT ?acl carries its ACL in headers or in an XML body: the whole request is the ACL
-  // change, so it is answered or forwarded as a unit rather than stripped.
-  if (is_put_acl(target.op)) {
+  // change, so it is answered or forwarded as a unit rather than stripped. Decided on the
+  // sub-resource and the method alone: whatever else the query holds ("?acl&versions"), S3
+  // may still apply the ACL.
+  if (target.acl_subresource && method == "PUT") {
     switch (acl_requests) {
       case AclRequests::reject:
         d.action = AclAction::rejected;
@@ -72,6 +49,15 @@ AclDecision decide(AclMode mode, AclRequests acl_requests, const S3Target& targe
         d.action = AclAction::kept;
         break;
     }
+    return d;
+  }
+
+  // A request the proxy cannot name may do anything with the ACL it carries: in strip mode
+  // it is refused rather than forwarded with an ACL the proxy cannot vouch for.
+  if (mode == AclMode::strip && target.op == Op::Unknown && (target.acl_subresource || !d.headers.empty())) {
+    d.action = AclAction::rejected;
+    d.answer = LocalAnswer::invalid_request;
+    d.warn = true;
     return d;
   }
 

@@ -417,17 +417,28 @@ std::string SignedChunkEncoder::chunk_header(std::uint64_t size, const crypto::D
 
 std::string SignedChunkEncoder::final_chunk() { return chunk_header(0, crypto::sha256("")).append(kCrlf); }
 
-std::uint64_t SignedChunkEncoder::encoded_length(std::uint64_t decoded_length, std::size_t chunk_size) {
-  auto framed = [](std::uint64_t n) {
-    return hex_size(n).size() + 1 + kSignatureExtension.size() + 1 + kSignatureHexLength + kCrlf.size() + n +
-           kCrlf.size();
+std::optional<std::uint64_t> SignedChunkEncoder::encoded_length(std::uint64_t decoded_length, std::size_t chunk_size) {
+  // hex(n);chunk-signature=<64 hex>\r\n<n bytes>\r\n
+  const auto framed = [](std::uint64_t n) -> std::optional<std::uint64_t> {
+    const std::uint64_t overhead = hex_size(n).size() + 1 + kSignatureExtension.size() + 1 + kSignatureHexLength +
+                                   kCrlf.size() + kCrlf.size();
+    std::uint64_t total = 0;
+    if (__builtin_add_overflow(overhead, n, &total)) return std::nullopt;
+    return total;
   };
   const std::uint64_t piece = chunk_size == 0 ? decoded_length : chunk_size;
-  const std::uint64_t final_chunk = framed(0);
+  const std::uint64_t final_chunk = *framed(0);
   if (decoded_length == 0) return final_chunk;
   const std::uint64_t full = decoded_length / piece;
   const std::uint64_t rest = decoded_length % piece;
-  return full * framed(piece) + (rest > 0 ? framed(rest) : 0) + final_chunk;
+  const auto full_framed = framed(piece);
+  const auto rest_framed = rest > 0 ? framed(rest) : std::optional<std::uint64_t>(0);
+  std::uint64_t total = 0;
+  if (!full_framed || !rest_framed || __builtin_mul_overflow(full, *full_framed, &total) ||
+      __builtin_add_overflow(total, *rest_framed, &total) || __builtin_add_overflow(total, final_chunk, &total)) {
+    return std::nullopt;
+  }
+  return total;
 }
 
 }  // namespace s3proxy::chunked

@@ -558,7 +558,7 @@ std::optional<HostPort> listen_address(const Section& s, std::string_view name) 
 
 ServerConfig parse_server(const Section& s, const Context& ctx) {
   s.allow_only({"listen", "admin_listen", "tls_cert_file", "tls_key_file", "domains", "threads", "idle_timeout",
-                "max_header_bytes", "ready_window"});
+                "max_header_bytes", "ready_window", "body_timeout", "legacy_bucket_names"});
   ServerConfig c;
   if (!s.has("listen")) s.fail("listen", "required");
   if (auto l = listen_address(s, "listen")) c.listen = *l;
@@ -583,6 +583,8 @@ ServerConfig parse_server(const Section& s, const Context& ctx) {
   c.threads = static_cast<unsigned>(s.integer("threads", 0, kMaxThreads).value_or(0));
   c.idle_timeout = s.positive_duration("idle_timeout", c.idle_timeout);
   c.ready_window = s.positive_duration("ready_window", c.ready_window);
+  c.body_timeout = s.positive_duration("body_timeout", c.body_timeout);
+  c.legacy_bucket_names = s.boolean("legacy_bucket_names").value_or(false);
   c.max_header_bytes = static_cast<std::size_t>(
       s.integer("max_header_bytes", kMinHeaderBytes, kMaxHeaderBytes).value_or(static_cast<std::int64_t>(c.max_header_bytes)));
   return c;
@@ -922,8 +924,9 @@ std::string describe(const Config& config) {
   for (const auto& d : s.domains) out << ", *." << d << " (virtual-hosted)";
   out << "\n";
   out << "threads:        " << effective_threads(s) << (s.threads == 0 ? " (hardware concurrency)" : "") << "\n";
-  out << "limits:         idle timeout " << format_duration(s.idle_timeout) << ", headers up to "
-      << s.max_header_bytes << " bytes\n";
+  out << "limits:         idle timeout " << format_duration(s.idle_timeout) << ", request body within "
+      << format_duration(s.body_timeout) << ", headers up to " << s.max_header_bytes << " bytes\n";
+  out << "bucket names:   " << (s.legacy_bucket_names ? "legacy (upper case and '_' allowed)" : "S3 rules") << "\n";
   out << "upstream:       " << to_string(u.scheme) << "://" << u.host_header << " region " << u.region << "\n";
   out << "  identity:     " << u.access_key_id << "\n";
   out << "  addressing:   " << (u.addressing == Addressing::path ? "path-style" : "virtual-hosted-style") << "\n";

@@ -1,5 +1,8 @@
 #include "s3proxy/forward.hpp"
 
+#include "s3proxy/text.hpp"
+#include "s3proxy/uri.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -9,31 +12,6 @@
 namespace s3proxy {
 
 namespace {
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-// Comma-separated tokens of a header value, trimmed and lower-cased.
-std::vector<std::string> tokens(std::string_view value) {
-  std::vector<std::string> out;
-  while (!value.empty()) {
-    auto comma = value.find(',');
-    auto t = trim(value.substr(0, comma));
-    if (!t.empty()) out.push_back(lower(t));
-    if (comma == std::string_view::npos) break;
-    value.remove_prefix(comma + 1);
-  }
-  return out;
-}
 
 // Set by the proxy itself on the upstream request, or meaningless there.
 bool replaced_by_proxy(std::string_view n) {
@@ -74,7 +52,7 @@ std::string forwarded_query(std::string_view raw_query, bool strip_acl) {
     auto amp = raw_query.find('&');
     auto pair = raw_query.substr(0, amp);
     auto name = pair.substr(0, pair.find('='));
-    auto decoded = sigv4::uri_decode(name);
+    auto decoded = uri::decode(name);
     const std::string_view plain = decoded ? std::string_view(*decoded) : name;
     if (!pair.empty() && !is_presign_param(plain) && !(strip_acl && is_acl_header(plain))) {
       if (!out.empty()) out += '&';
@@ -86,8 +64,6 @@ std::string forwarded_query(std::string_view raw_query, bool strip_acl) {
   return out;
 }
 
-std::string_view verb_string(std::string_view method) { return method; }
-
 }  // namespace
 
 std::vector<std::pair<std::string, std::string>> acl_query_parameters(std::string_view raw_query) {
@@ -96,10 +72,10 @@ std::vector<std::pair<std::string, std::string>> acl_query_parameters(std::strin
     auto amp = raw_query.find('&');
     auto pair = raw_query.substr(0, amp);
     auto eq = pair.find('=');
-    auto name = sigv4::uri_decode(pair.substr(0, eq));
+    auto name = uri::decode(pair.substr(0, eq));
     if (name && is_acl_header(*name)) {
-      auto value = eq == std::string_view::npos ? std::optional<std::string>("") : sigv4::uri_decode(pair.substr(eq + 1));
-      out.emplace_back(lower(*name), value.value_or(""));
+      auto value = eq == std::string_view::npos ? std::optional<std::string>("") : uri::decode(pair.substr(eq + 1));
+      out.emplace_back(text::lower(*name), value.value_or(""));
     }
     if (amp == std::string_view::npos) break;
     raw_query.remove_prefix(amp + 1);
@@ -107,14 +83,14 @@ std::vector<std::pair<std::string, std::string>> acl_query_parameters(std::strin
   return out;
 }
 
-AclDecision decide_acl(AclMode mode, AclRequests acl_requests, const S3Target& target,
+AclDecision decide_acl(AclMode mode, AclRequests acl_requests, const S3Target& target, std::string_view method,
                        std::span<const sigv4::Header> headers, std::string_view raw_query) {
   std::vector<std::pair<std::string_view, std::string_view>> pairs;
   pairs.reserve(headers.size());
   for (const auto& h : headers) pairs.emplace_back(h.name, h.value);
   const auto params = acl_query_parameters(raw_query);
   for (const auto& [name, value] : params) pairs.emplace_back(name, value);
-  return decide(mode, acl_requests, target, pairs);
+  return decide(mode, acl_requests, target, method, pairs);
 }
 
 bool carries_object_data(Op op) {
@@ -134,7 +110,7 @@ bool is_hop_by_hop(std::string_view n) {
 
 void strip_hop_by_hop(http::fields& fields) {
   // Transfer-Encoding stays on a response: the serializer frames the relayed body with it.
-  std::vector<std::string> named = tokens(fields[http::field::connection]);
+  std::vector<std::string> named = text::list_tokens(fields[http::field::connection]);
   for (const auto& n : named) {
     if (n != "transfer-encoding") fields.erase(n);
   }
@@ -145,107 +121,149 @@ void strip_hop_by_hop(http::fields& fields) {
   }
 }
 
-Result<ForwardPlan> plan_forward(const ForwardInput& in) {
-  ForwardPlan plan;
-  plan.op = in.target.op;
+namespace {
+
+// The body half of the plan: how the client's body becomes the upstream's, and the upstream
+// Content-Length, every length derived with checked arithmetic from values that were first
+// bounded by S3's own limits.
+struct BodyPlan {
+  BodyMode mode = BodyMode::none;
+  bool has_body = false;
+  std::uint64_t upstream_content_length = 0;
+  std::optional<std::uint64_t> decoded_length;
+  std::optional<crypto::ChecksumAlgorithm> trailer_checksum;
+  std::string payload_hash;  // x-amz-content-sha256 towards the upstream
+};
+
+Failure too_large(std::uint64_t declared) {
+  return Failure{S3Error::EntityTooLarge,
+                 fmt::format("Your proposed upload of {} bytes exceeds the maximum allowed object size of {} bytes.",
+                             declared, kMaxObjectSize)};
+}
+
+Result<std::uint64_t> parse_decoded_length(const sigv4::RequestView& req) {
+  const auto dl = sigv4::header_value(req.headers, "x-amz-decoded-content-length");
+  if (!dl) return Failure{S3Error::MissingContentLength, "You must provide the x-amz-decoded-content-length header."};
+  const auto digits = text::trim(*dl);
+  std::uint64_t decoded = 0;
+  const auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), decoded);
+  if (ec == std::errc::result_out_of_range && text::is_digits(digits)) {
+    return Failure{S3Error::EntityTooLarge, "Your proposed upload exceeds the maximum allowed object size."};
+  }
+  if (ec != std::errc{} || p != digits.data() + digits.size() || !text::is_digits(digits)) {
+    return Failure{S3Error::InvalidArgument, "x-amz-decoded-content-length is not a number."};
+  }
+  if (decoded > kMaxObjectSize) return too_large(decoded);
+  return decoded;
+}
+
+// The upstream Content-Length of the proxy's own signed chunks over `decoded` bytes.
+Result<std::uint64_t> signed_chunks_length(std::uint64_t decoded) {
+  const auto n = chunked::SignedChunkEncoder::encoded_length(decoded, kUpstreamChunkSize);
+  if (!n) return too_large(decoded);  // unreachable below kMaxObjectSize, kept for construction's sake
+  return *n;
+}
+
+Result<BodyPlan> plan_streaming_body(const ForwardInput& in, bool has_body) {
+  BodyPlan b;
+  b.has_body = has_body;
+  auto decoded = parse_decoded_length(in.request);
+  if (!decoded) return decoded.failure();
+  if (!has_body) return Failure{S3Error::IncompleteBody, "The aws-chunked body is missing."};
+  b.decoded_length = decoded.value();
+  if (auto trailer = sigv4::header_value(in.request.headers, "x-amz-trailer")) {
+    b.trailer_checksum = crypto::checksum_from_header(text::lower(text::trim(*trailer)));
+    if (!b.trailer_checksum) {
+      return Failure{S3Error::InvalidRequest,
+                     fmt::format("The trailer {} is not a supported checksum.", text::bounded(*trailer))};
+    }
+  }
+  if (decoded.value() == 0) {
+    // An empty object: RGW refuses an empty signed-chunk body, so the upstream gets a plain
+    // empty PUT, sent only after the client's framing, signatures and trailer verified.
+    b.mode = BodyMode::decode_empty;
+    b.upstream_content_length = 0;
+    b.payload_hash = crypto::sha256_hex("");
+  } else if (in.upstream.payload == UpstreamPayload::unsigned_payload) {
+    b.mode = BodyMode::decode_unsigned;
+    b.upstream_content_length = decoded.value();
+    b.payload_hash = sigv4::kUnsignedPayload;
+  } else {
+    b.mode = BodyMode::decode_signed;
+    auto length = signed_chunks_length(decoded.value());
+    if (!length) return length.failure();
+    b.upstream_content_length = length.value();
+    b.payload_hash = sigv4::kStreamingSigned;
+  }
+  return b;
+}
+
+Result<BodyPlan> plan_plain_body(const ForwardInput& in, bool has_body) {
+  BodyPlan b;
+  b.has_body = has_body;
+  if (in.chunked) {
+    return Failure{S3Error::MissingContentLength,
+                   "You must provide the Content-Length HTTP header (Transfer-Encoding: chunked needs aws-chunked)."};
+  }
+  const std::uint64_t length = in.content_length.value_or(0);
+  if (length > kMaxObjectSize) return too_large(length);
+  b.upstream_content_length = length;
+  if (in.verified.payload_mode == sigv4::PayloadMode::hex_sha256) {
+    b.payload_hash = text::lower(in.verified.params.payload_hash);
+    b.mode = has_body ? BodyMode::raw_hashed : BodyMode::none;
+  } else if (has_body && in.upstream.payload == UpstreamPayload::signed_chunks) {
+    // The upstream checks every byte even though the client did not sign the body.
+    b.mode = BodyMode::raw_signed;
+    b.decoded_length = length;
+    auto encoded = signed_chunks_length(length);
+    if (!encoded) return encoded.failure();
+    b.upstream_content_length = encoded.value();
+    b.payload_hash = sigv4::kStreamingSigned;
+  } else {
+    b.payload_hash = sigv4::kUnsignedPayload;
+    b.mode = has_body ? BodyMode::raw_unsigned : BodyMode::none;
+  }
+  return b;
+}
+
+Result<BodyPlan> plan_body(const ForwardInput& in) {
+  const bool has_body = in.chunked || in.content_length.value_or(0) > 0;
+  if (sigv4::is_streaming(in.verified.payload_mode)) return plan_streaming_body(in, has_body);
+  return plan_plain_body(in, has_body);
+}
+
+using HeaderList = std::vector<std::pair<std::string, std::string>>;
+
+// The client's headers that go on: less hop-by-hop, authentication, framing, the client's
+// aws-chunked description and (in strip mode) ACL headers; split into those the proxy signs
+// and those it passes unsigned.
+struct ForwardedHeaders {
+  HeaderList signed_headers;
+  HeaderList unsigned_headers;
+};
+
+ForwardedHeaders forwarded_headers(const ForwardInput& in) {
   const auto& req = in.request;
-  const auto& up = in.upstream;
-  plan.method = http::string_to_verb(req.method);
-  plan.method_string = std::string(verb_string(req.method));
-
-  // Body mode from the client's payload mode and framing.
-  const auto mode = in.verified.payload_mode;
-  plan.has_body = in.chunked || in.content_length.value_or(0) > 0;
-  std::string payload_hash;
-  if (sigv4::is_streaming(mode)) {
-    auto dl = sigv4::header_value(req.headers, "x-amz-decoded-content-length");
-    std::uint64_t decoded = 0;
-    if (!dl) return Failure{S3Error::MissingContentLength, "You must provide the x-amz-decoded-content-length header."};
-    auto [p, ec] = std::from_chars(dl->data(), dl->data() + dl->size(), decoded);
-    if (ec != std::errc{} || p != dl->data() + dl->size()) {
-      return Failure{S3Error::InvalidArgument, "x-amz-decoded-content-length is not a number."};
-    }
-    if (!plan.has_body) return Failure{S3Error::IncompleteBody, "The aws-chunked body is missing."};
-    plan.decoded_length = decoded;
-    if (auto trailer = sigv4::header_value(req.headers, "x-amz-trailer")) {
-      plan.trailer_checksum = crypto::checksum_from_header(lower(trim(*trailer)));
-      if (!plan.trailer_checksum) {
-        return Failure{S3Error::InvalidRequest, fmt::format("The trailer {} is not a supported checksum.", *trailer)};
-      }
-    }
-    if (decoded == 0) {
-      // An empty object: RGW refuses an empty signed-chunk body, so the upstream gets a plain
-      // empty PUT, sent only after the client's framing, signatures and trailer verified.
-      plan.body = BodyMode::decode_empty;
-      plan.upstream_content_length = 0;
-      payload_hash = crypto::sha256_hex("");
-    } else if (up.payload == UpstreamPayload::unsigned_payload) {
-      plan.body = BodyMode::decode_unsigned;
-      plan.upstream_content_length = decoded;
-      payload_hash = sigv4::kUnsignedPayload;
-    } else {
-      plan.body = BodyMode::decode_signed;
-      plan.upstream_content_length = chunked::SignedChunkEncoder::encoded_length(decoded, kUpstreamChunkSize);
-      payload_hash = sigv4::kStreamingSigned;
-    }
-  } else {
-    if (in.chunked) {
-      return Failure{S3Error::MissingContentLength,
-                     "You must provide the Content-Length HTTP header (Transfer-Encoding: chunked needs aws-chunked)."};
-    }
-    plan.upstream_content_length = in.content_length.value_or(0);
-    if (mode == sigv4::PayloadMode::hex_sha256) {
-      payload_hash = in.verified.params.payload_hash;
-      std::transform(payload_hash.begin(), payload_hash.end(), payload_hash.begin(),
-                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-      plan.body = plan.has_body ? BodyMode::raw_hashed : BodyMode::none;
-    } else if (plan.has_body && up.payload == UpstreamPayload::signed_chunks) {
-      // The upstream checks every byte even though the client did not sign the body.
-      plan.body = BodyMode::raw_signed;
-      plan.decoded_length = plan.upstream_content_length;
-      plan.upstream_content_length = chunked::SignedChunkEncoder::encoded_length(*plan.decoded_length, kUpstreamChunkSize);
-      payload_hash = sigv4::kStreamingSigned;
-    } else {
-      payload_hash = sigv4::kUnsignedPayload;
-      plan.body = plan.has_body ? BodyMode::raw_unsigned : BodyMode::none;
-    }
-  }
-
-  // Target: the upstream's addressing style, canonical encoding.
-  std::string path;
-  if (up.addressing == Addressing::virtual_host && !in.target.bucket.empty()) {
-    plan.host = fmt::format("{}.{}", in.target.bucket, up.host_header);
-    path = in.target.raw_key_path.empty() ? "/" : in.target.raw_key_path;
-  } else {
-    plan.host = up.host_header;
-    path = in.target.bucket.empty() ? "/" : fmt::format("/{}{}", in.target.bucket, in.target.raw_key_path);
-  }
-  const std::string canonical_path = sigv4::canonical_uri(path);
-  const std::string canonical_query = sigv4::canonical_query(forwarded_query(req.raw_query, in.acl.strip_headers), false);
-  plan.target = canonical_query.empty() ? canonical_path : fmt::format("{}?{}", canonical_path, canonical_query);
-
-  // Headers: the client's, less hop-by-hop, auth, framing and (in strip mode) ACL headers.
   std::vector<std::string> connection_named;
   for (const auto& h : req.headers) {
-    if (lower(h.name) == "connection") {
-      auto t = tokens(h.value);
+    if (text::iequals(h.name, "connection")) {
+      auto t = text::list_tokens(h.value);
       connection_named.insert(connection_named.end(), t.begin(), t.end());
     }
   }
   const auto& client_signed = in.verified.params.signed_headers;
-  std::vector<std::pair<std::string, std::string>> signed_headers;
-  std::vector<std::pair<std::string, std::string>> unsigned_headers;
-  const bool streaming = sigv4::is_streaming(mode);
+  const bool streaming = sigv4::is_streaming(in.verified.payload_mode);
+  ForwardedHeaders out;
   for (const auto& h : req.headers) {
-    std::string name = lower(h.name);
+    std::string name = text::lower(h.name);
     if (is_hop_by_hop(name) || replaced_by_proxy(name)) continue;
     if (std::find(connection_named.begin(), connection_named.end(), name) != connection_named.end()) continue;
     if (in.acl.strip_headers && is_acl_header(name)) continue;
-    std::string value(trim(h.value));
+    std::string value(text::trim(h.value));
     if (streaming && streaming_only(name)) continue;
     if (streaming && name == "content-encoding") {
       std::string rest;
-      for (const auto& t : tokens(value)) {
+      for (const auto& t : text::list_tokens(value)) {
         if (t == "aws-chunked") continue;
         if (!rest.empty()) rest += ',';
         rest += t;
@@ -255,39 +273,77 @@ Result<ForwardPlan> plan_forward(const ForwardInput& in) {
     }
     const bool sign = must_sign(name) ||
                       std::find(client_signed.begin(), client_signed.end(), name) != client_signed.end();
-    (sign ? signed_headers : unsigned_headers).emplace_back(std::move(name), std::move(value));
+    (sign ? out.signed_headers : out.unsigned_headers).emplace_back(std::move(name), std::move(value));
   }
+  return out;
+}
 
-  const std::string amz_date = sigv4::amz_date(in.now);
-  signed_headers.emplace_back("host", plan.host);
-  signed_headers.emplace_back("x-amz-date", amz_date);
-  signed_headers.emplace_back("x-amz-content-sha256", payload_hash);
-  if (plan.body == BodyMode::decode_signed || plan.body == BodyMode::raw_signed) {
-    signed_headers.emplace_back("x-amz-decoded-content-length", std::to_string(*plan.decoded_length));
-    auto ce = std::find_if(signed_headers.begin(), signed_headers.end(),
-                           [](const auto& p) { return p.first == "content-encoding"; });
-    if (ce == signed_headers.end()) signed_headers.emplace_back("content-encoding", "aws-chunked");
-    else ce->second = "aws-chunked," + ce->second;
-  }
-  // Repeated names are joined into one field so the canonical form is unambiguous.
-  std::stable_sort(signed_headers.begin(), signed_headers.end(),
-                   [](const auto& a, const auto& b) { return a.first < b.first; });
-  std::vector<std::pair<std::string, std::string>> merged;
-  for (auto& h : signed_headers) {
+// Sorted by name, repeated names joined into one field so the canonical form is unambiguous.
+HeaderList sorted_and_merged(HeaderList headers) {
+  std::stable_sort(headers.begin(), headers.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  HeaderList merged;
+  for (auto& h : headers) {
     if (!merged.empty() && merged.back().first == h.first) merged.back().second += "," + h.second;
     else merged.push_back(std::move(h));
   }
+  return merged;
+}
 
-  sigv4::SigningInput si{plan.method_string, canonical_path, canonical_query, merged, payload_hash};
+}  // namespace
+
+Result<ForwardPlan> plan_forward(const ForwardInput& in) {
+  ForwardPlan plan;
+  plan.op = in.target.op;
+  const auto& req = in.request;
+  const auto& up = in.upstream;
+  plan.method = http::string_to_verb(req.method);
+  plan.method_string = std::string(req.method);
+
+  auto body = plan_body(in);
+  if (!body) return body.failure();
+  BodyPlan& b = body.value();
+  plan.body = b.mode;
+  plan.has_body = b.has_body;
+  plan.upstream_content_length = b.upstream_content_length;
+  plan.decoded_length = b.decoded_length;
+  plan.trailer_checksum = b.trailer_checksum;
+
+  // Target: the upstream's addressing style, built from the names that were verified and audited.
+  const bool virtual_host = up.addressing == Addressing::virtual_host;
+  if (virtual_host && !in.target.bucket.empty() && !dns_compatible_bucket(in.target.bucket)) {
+    return Failure{S3Error::InvalidBucketName,
+                   fmt::format("The bucket {} cannot be addressed as a host name upstream.", text::bounded(in.target.bucket))};
+  }
+  auto location = upstream_location(in.target.bucket, in.target.key, in.target.key_part, virtual_host, up.host_header);
+  plan.host = std::move(location.host);
+  const std::string canonical_query = sigv4::canonical_query(forwarded_query(req.raw_query, in.acl.strip_headers), false);
+  plan.target = canonical_query.empty() ? location.path : fmt::format("{}?{}", location.path, canonical_query);
+
+  auto headers = forwarded_headers(in);
+  const std::string amz_date = sigv4::amz_date(in.now);
+  headers.signed_headers.emplace_back("host", plan.host);
+  headers.signed_headers.emplace_back("x-amz-date", amz_date);
+  headers.signed_headers.emplace_back("x-amz-content-sha256", b.payload_hash);
+  const bool upstream_chunks = plan.body == BodyMode::decode_signed || plan.body == BodyMode::raw_signed;
+  if (upstream_chunks) {
+    headers.signed_headers.emplace_back("x-amz-decoded-content-length", std::to_string(*plan.decoded_length));
+    auto ce = std::find_if(headers.signed_headers.begin(), headers.signed_headers.end(),
+                           [](const auto& p) { return p.first == "content-encoding"; });
+    if (ce == headers.signed_headers.end()) headers.signed_headers.emplace_back("content-encoding", "aws-chunked");
+    else ce->second = "aws-chunked," + ce->second;
+  }
+  HeaderList merged = sorted_and_merged(std::move(headers.signed_headers));
+
+  sigv4::SigningInput si{plan.method_string, location.path, canonical_query, merged, b.payload_hash};
   auto signed_result = sigv4::sign(si, in.identity.access_key_id, in.identity.secret_access_key, up.region, amz_date);
-  if (plan.body == BodyMode::decode_signed || plan.body == BodyMode::raw_signed) {
+  if (upstream_chunks) {
     plan.upstream_chain =
         chunked::ChainContext{signed_result.signing_key, amz_date, signed_result.scope, signed_result.signature};
   }
 
   plan.headers = std::move(merged);
   plan.headers.emplace_back("authorization", std::move(signed_result.authorization));
-  for (auto& h : unsigned_headers) plan.headers.push_back(std::move(h));
+  for (auto& h : headers.unsigned_headers) plan.headers.push_back(std::move(h));
   const bool needs_length = plan.has_body || plan.method == http::verb::put || plan.method == http::verb::post;
   if (needs_length) plan.headers.emplace_back("content-length", std::to_string(plan.upstream_content_length));
   return plan;
@@ -303,7 +359,8 @@ std::string ForwardPlan::serialize_head(bool expect_continue) const {
   return out;
 }
 
-BodyTransform::BodyTransform(const ForwardPlan& plan, const sigv4::Verified& verified) : mode_(plan.body) {
+BodyTransform::BodyTransform(const ForwardPlan& plan, const sigv4::Verified& verified)
+    : mode_(plan.body), upstream_limit_(plan.upstream_content_length) {
   if (mode_ == BodyMode::raw_hashed) expected_hash_ = verified.params.payload_hash;
   if (mode_ == BodyMode::decode_signed || mode_ == BodyMode::decode_unsigned || mode_ == BodyMode::decode_empty) {
     chunked::Decoder::Options o;
@@ -345,6 +402,14 @@ std::optional<Failure> BodyTransform::consume(std::string_view data, bool last) 
     return failure;
   }
   for (const auto& e : emitted_) out_.push_back(asio::buffer(e));
+  // The upstream frames the request by the declared Content-Length alone: never release a
+  // byte beyond it, and never end short of it.
+  const std::uint64_t released = asio::buffer_size(out_);
+  if (released > upstream_limit_ - upstream_bytes_ || (last && upstream_bytes_ + released != upstream_limit_)) {
+    clear_output();
+    return Failure{S3Error::InternalError, "The request body does not add up to the length declared upstream."};
+  }
+  upstream_bytes_ += released;
   return std::nullopt;
 }
 

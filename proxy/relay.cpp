@@ -4,11 +4,13 @@
 #include "s3proxy/audit.hpp"
 #include "s3proxy/chunked.hpp"
 #include "s3proxy/forward.hpp"
+#include "s3proxy/framing.hpp"
 #include "s3proxy/metrics.hpp"
 #include "s3proxy/s3_client.hpp"
 #include "s3proxy/s3_error.hpp"
 #include "s3proxy/s3_request.hpp"
 #include "s3proxy/sigv4.hpp"
+#include "s3proxy/text.hpp"
 #include "s3proxy/upstream.hpp"
 #include "s3proxy/upstream_health.hpp"
 
@@ -29,11 +31,6 @@ using namespace std::chrono_literals;
 // Request and response bodies move in pieces of this size: memory per request stays
 // bounded (two such buffers plus the header buffers) whatever the object size.
 constexpr std::size_t kBodyPiece = 64 * 1024;
-// Size of the signed chunks the proxy sends upstream (the AWS SDKs' default chunk size).
-constexpr std::size_t kUpstreamChunk = 64 * 1024;
-// An S3 error document is a few hundred bytes; capture this much of an error body to
-// extract Code and Message while relaying it unchanged.
-constexpr std::size_t kErrorCapture = 8 * 1024;
 // How long to wait for the upstream's answer to Expect: 100-continue before sending the
 // body anyway (RFC 9110 §10.1.1 lets a client proceed after a reasonable wait; curl and
 // botocore wait one second too).
@@ -43,6 +40,12 @@ constexpr std::uint32_t kMaxUpstreamHeader = 64 * 1024;
 // The answer to PutObject is empty and those to CompleteMultipartUpload and CopyObject are a
 // few hundred bytes of XML (RGW pads long completions with whitespace): read whole, bounded.
 constexpr std::size_t kMaxConfirmedBody = 256 * 1024;
+// An S3 error document is a few hundred bytes (an upstream SignatureDoesNotMatch with its
+// canonical request in hex a few KiB): read whole, to pass it on without the upstream's
+// signing details.
+constexpr std::size_t kMaxErrorBody = 64 * 1024;
+// Upstream error messages are audited up to this length.
+constexpr std::size_t kMaxAuditedMessage = 512;
 
 using RequestParser = http::request_parser<http::buffer_body>;
 using ResponseParser = http::response_parser<http::buffer_body>;
@@ -53,6 +56,8 @@ enum class ClientState { nothing_sent, continue_sent, response_started };
 struct Exchange {
   AuditRecord rec;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  // The whole request body must have arrived by then (server.body_timeout).
+  std::chrono::steady_clock::time_point body_deadline;
   bool is_write = false;
   bool auth_failed = false;
   bool keep_alive = true;
@@ -62,9 +67,26 @@ struct Exchange {
   bool truncated = false;       // the upstream's response was cut off mid-body
 };
 
-// Writes whose acknowledgement is read whole before the client sees it.
-bool confirms_write(Op op) {
-  return op == Op::PutObject || op == Op::CompleteMultipartUpload || op == Op::CopyObject;
+// How one attempt on an upstream connection ended.
+enum class Attempt {
+  done,                       // the client has its answer (or the connection is cut)
+  retry_on_fresh_connection,  // a pooled connection turned out closed before any byte mattered
+};
+
+// The end-to-end Expect: 100-continue step.
+enum class ContinueStep {
+  send_body,  // the upstream said 100 (or nothing in time): the body goes
+  answered,   // the upstream gave its final answer first; it has been relayed
+  failed,     // the upstream failed; the client has its error
+  stale,      // a pooled connection turned out closed: retry on a fresh one
+};
+
+// Writes whose acknowledgement is read whole before the client sees it: S3 reports some
+// failures as a 200 carrying an <Error> document. A write the proxy cannot name is confirmed
+// the same way, since it may be any of these.
+bool confirms_write(Op op, std::string_view method) {
+  return op == Op::PutObject || op == Op::CompleteMultipartUpload || op == Op::CopyObject ||
+         op == Op::UploadPartCopy || (op == Op::Unknown && is_write_method(method));
 }
 
 // The audit field names the client's payload mode, not the body hash itself.
@@ -84,11 +106,18 @@ asio::awaitable<bool> upstream_speaks_within(beast::tcp_stream& up, std::chrono:
   co_return first.index() == 0;
 }
 
+// The cause the operator must act on: a timeout is the upstream being slow (504), anything
+// else is the upstream being unreachable or failing (502).
 Failure upstream_failure(const error_code& ec) {
   if (ec == beast::error::timeout) {
     return Failure{S3Error::UpstreamTimeout, "The upstream did not answer in time."};
   }
   return Failure{S3Error::UpstreamUnreachable, fmt::format("The upstream connection failed: {}", ec.message())};
+}
+
+bool is_stale_connection_error(const error_code& ec) {
+  return ec == asio::error::eof || ec == http::error::end_of_stream || ec == asio::error::connection_reset ||
+         ec == asio::error::broken_pipe;
 }
 
 template <class ClientStream>
@@ -116,7 +145,8 @@ class Session {
                    ec != beast::error::timeout && ec != asio::error::operation_aborted &&
                    ec != asio::error::connection_reset && buffer.size() > 0) {
           Exchange x = new_exchange();
-          const Failure bad_http{S3Error::InvalidRequest, "The request could not be parsed as HTTP/1.1."};
+          const Failure bad_http{S3Error::InvalidRequest,
+                                 fmt::format("The request could not be parsed as HTTP/1.1: {}", ec.message())};
           co_await answer_error(x, bad_http);
           finish(x);
         }
@@ -142,6 +172,7 @@ class Session {
     Exchange x;
     x.rec.ts = w_.services.now();
     x.rec.remote = remote_;
+    x.body_deadline = x.started + cfg_.server.body_timeout;
     return x;
   }
 
@@ -156,23 +187,28 @@ class Session {
     const sigv4::RequestView view{req.method_string(), target.substr(0, qpos),
                                   qpos == std::string_view::npos ? std::string_view{} : target.substr(qpos + 1),
                                   headers};
-    x.rec.method = std::string(view.method);
+    x.rec.method = text::bounded(view.method);
     x.keep_alive = req.keep_alive();
-    x.rec.payload_mode = payload_mode_label(sigv4::header_value(headers, "x-amz-content-sha256"));
+    x.rec.payload_mode = text::bounded(payload_mode_label(sigv4::header_value(headers, "x-amz-content-sha256")));
+    x.is_write = is_write_method(view.method);
 
-    // Classify.
-    if (view.raw_path.empty() || view.raw_path.front() != '/') {
-      const Failure bad_target{S3Error::InvalidRequest, "The request target must be an origin-form path."};
-      co_return co_await answer_error(x, bad_target);
+    // Framing: where this request ends must be beyond doubt before anything else.
+    if (auto bad_framing = check_request_head(RequestHead{view.method, target, headers})) {
+      co_return co_await answer_error(x, *bad_framing);
     }
-    const S3Target s3 = classify(ClassifyInput{view.method, view.raw_path, view.raw_query,
-                                               sigv4::header_value(headers, "host").value_or(""),
-                                               sigv4::header_value(headers, "x-amz-copy-source").has_value(),
-                                               cfg_.server.domains});
+
+    // Classify: every name decoded once, by the one decoder, for verification, policy,
+    // audit and the upstream alike.
+    const auto classified = classify(ClassifyInput{view.method, view.raw_path, view.raw_query,
+                                                   sigv4::header_value(headers, "host").value_or(""),
+                                                   sigv4::header_value(headers, "x-amz-copy-source").has_value(),
+                                                   cfg_.server.domains, cfg_.server.legacy_bucket_names});
+    if (!classified) co_return co_await answer_error(x, classified.failure());
+    const S3Target& s3 = classified.value();
     x.rec.op = std::string(op_name(s3.op));
     x.rec.bucket = s3.bucket;
     x.rec.key = s3.key;
-    x.is_write = is_write(s3.op);
+    x.is_write = is_write_request(s3.op, view.method);
 
     // Verify the client.
     const auto lookup = [this](std::string_view id) -> const Secret* {
@@ -182,14 +218,14 @@ class Session {
     auto verified = sigv4::verify(view, lookup, w_.services.now());
     if (!verified) {
       x.auth_failed = true;
-      if (auto claimed = sigv4::parse_auth(view)) x.rec.access_key_id = claimed->credential.access_key_id;
+      if (auto claimed = sigv4::parse_auth(view)) x.rec.access_key_id = text::bounded(claimed->credential.access_key_id);
       co_return co_await answer_error(x, verified.failure());
     }
     const ClientKey& client = *find_client(cfg_, verified->params.credential.access_key_id);
     x.rec.access_key_id = client.access_key_id;
 
     // Apply the ACL policy.
-    const AclDecision acl = decide_acl(cfg_.acl.mode, cfg_.acl.acl_requests, s3, headers, view.raw_query);
+    const AclDecision acl = decide_acl(cfg_.acl.mode, cfg_.acl.acl_requests, s3, view.method, headers, view.raw_query);
     x.rec.acl_action = std::string(action_name(acl.action));
     x.rec.acl_headers = acl.headers;
     for (const auto& [name, value] : acl.headers) {
@@ -215,31 +251,27 @@ class Session {
                                                const sigv4::Verified& verified, ForwardPlan& plan) {
     // A pooled connection the upstream closed while idle fails on first use; such a failure
     // before any body byte moved is retried once on a fresh connection.
-    for (int attempt = 0; attempt < 2; ++attempt) {
+    for (int tries = 0; tries < 2; ++tries) {
       auto [cec, conn] = co_await w_.pool.acquire(plan.host);
       if (cec) {
-        const Failure unreachable{S3Error::UpstreamUnreachable,
-                                  fmt::format("The upstream could not be reached: {}", cec.message())};
+        const Failure unreachable = upstream_failure(cec);
         co_return co_await answer_error(x, unreachable);
       }
       const bool reused = conn->reused;
-      const bool retry = co_await std::visit(
-          [&](auto& up) { return relay(x, buffer, parser, verified, plan, up, reused); }, conn->stream);
+      const Attempt outcome = co_await std::visit(
+          [&](auto& up) { return attempt(x, buffer, parser, verified, plan, up, reused); }, conn->stream);
       if (plan.upstream_reusable) w_.pool.release(std::move(conn));
       else w_.pool.discard(std::move(conn));
-      if (!retry) co_return;
+      if (outcome == Attempt::done) co_return;
     }
   }
 
-  // Returns true when the exchange failed on a stale pooled connection and may be retried.
+  // One try on one upstream connection: head, the Expect step, body, response.
   template <class UpStream>
-  asio::awaitable<bool> relay(Exchange& x, beast::flat_buffer& buffer, RequestParser& parser,
-                              const sigv4::Verified& verified, ForwardPlan& plan, UpStream& up, bool reused) {
+  asio::awaitable<Attempt> attempt(Exchange& x, beast::flat_buffer& buffer, RequestParser& parser,
+                                   const sigv4::Verified& verified, ForwardPlan& plan, UpStream& up, bool reused) {
     plan.upstream_reusable = false;
-    const auto stale = [reused](const error_code& ec) {
-      return reused && (ec == asio::error::eof || ec == http::error::end_of_stream ||
-                        ec == asio::error::connection_reset || ec == asio::error::broken_pipe);
-    };
+    const auto stale = [reused](const error_code& ec) { return reused && is_stale_connection_error(ec); };
     // Forwarded even for an empty body: some clients (botocore) expect the interim 100 the
     // upstream sends then, and lose track of the connection without it.
     const bool client_expects = beast::iequals(parser.get()[http::field::expect], "100-continue");
@@ -249,21 +281,22 @@ class Session {
     const bool expect_continue = client_expects && carries_object_data(plan.op) && !verify_first;
     if (verify_first && x.client == ClientState::nothing_sent) {
       if (client_expects) co_await send_continue(x);
-      BodyResult body = co_await relay_body(buffer, parser, verified, plan, up);
+      BodyResult body = co_await relay_body(x, buffer, parser, verified, plan, up);
       x.rec.bytes_in = body.decoded_bytes;
       if (body.failure) {
         co_await refuse_body(x, *body.failure);
-        co_return false;
+        co_return Attempt::done;
       }
     }
+
     const std::string head = plan.serialize_head(expect_continue);
     auto& up_tcp = lowest(up);
     up_tcp.expires_after(cfg_.upstream.read_timeout);
     if (auto [ec, n] = co_await asio::async_write(up, asio::buffer(head), use_nothrow); ec) {
-      if (stale(ec)) co_return true;
+      if (stale(ec)) co_return Attempt::retry_on_fresh_connection;
       const Failure failure = upstream_failure(ec);
       co_await answer_error(x, failure);
-      co_return false;
+      co_return Attempt::done;
     }
 
     beast::flat_buffer up_buffer;
@@ -273,60 +306,93 @@ class Session {
     prepare(*response, plan);
 
     if (client_expects && !expect_continue && !verify_first) co_await send_continue(x);
-
-    // Expect: 100-continue end to end: the upstream decides before the client sends a byte.
-    // Some operations get no interim answer from some servers (RGW on POST ?delete): after
-    // kContinueWait without a byte from the upstream, the body goes anyway.
-    if (expect_continue && !co_await upstream_speaks_within(up_tcp, kContinueWait)) {
-      co_await send_continue(x);
-    } else if (expect_continue) {
-      up_tcp.expires_after(cfg_.upstream.read_timeout);
-      auto [ec, n] = co_await http::async_read_header(up, up_buffer, *response, use_nothrow);
-      if (!ec && response->get().result() == http::status::continue_) {
-        response.emplace();
-        prepare(*response, plan);
-      } else if (!ec) {
-        // A final answer before the body: relay it; the client's body is never read.
-        x.keep_alive = false;
-        co_await relay_response(x, up, up_buffer, *response, plan);
-        co_return false;
-      } else {
-        if (stale(ec)) co_return true;
-        const Failure failure = upstream_failure(ec);
-        co_await answer_error(x, failure);
-        co_return false;
+    if (expect_continue) {
+      switch (co_await await_continue(x, up, up_buffer, response, plan, stale)) {
+        case ContinueStep::send_body: break;
+        case ContinueStep::answered:
+        case ContinueStep::failed: co_return Attempt::done;
+        case ContinueStep::stale: co_return Attempt::retry_on_fresh_connection;
       }
-      co_await send_continue(x);
     }
 
     // Relay the body, verifying it on the way; the final bytes are held back until it verifies.
     BodyResult body;
-    if (!verify_first) body = co_await relay_body(buffer, parser, verified, plan, up);
+    if (!verify_first) body = co_await relay_body(x, buffer, parser, verified, plan, up);
     x.rec.bytes_in = body.decoded_bytes;
     if (body.failure) {
       // The upstream request is left incomplete and the connection dropped: nothing lands.
       co_await refuse_body(x, *body.failure);
-      co_return false;
+      co_return Attempt::done;
     }
-    // The upstream stopped reading (often an early error answer): relay its answer if there is one.
-    if (body.upstream_error) x.keep_alive = false;
+    if (body.upstream_ec) {
+      // A stalled upstream: its answer will not come either.
+      if (body.upstream_ec == beast::error::timeout) {
+        const Failure failure = upstream_failure(body.upstream_ec);
+        co_await answer_error(x, failure);
+        co_return Attempt::done;
+      }
+      // The upstream stopped reading (often an early error answer): relay it if there is one.
+      x.keep_alive = false;
+    }
 
+    if (auto ec = co_await read_response_head(up, up_buffer, response, plan); ec) {
+      if (!plan.has_body && x.client == ClientState::nothing_sent && stale(ec)) {
+        co_return Attempt::retry_on_fresh_connection;
+      }
+      // The first failure names the cause (a read after a failed write only sees a closed socket).
+      const Failure failure = upstream_failure(body.upstream_ec ? body.upstream_ec : ec);
+      co_await answer_error(x, failure);
+      co_return Attempt::done;
+    }
+    co_await relay_response(x, up, up_buffer, *response, plan);
+    co_return Attempt::done;
+  }
+
+  // Expect: 100-continue end to end: the upstream decides before the client sends a byte.
+  // Some operations get no interim answer from some servers (RGW on POST ?delete): after
+  // kContinueWait without a byte from the upstream, the body goes anyway.
+  template <class UpStream, class Stale>
+  asio::awaitable<ContinueStep> await_continue(Exchange& x, UpStream& up, beast::flat_buffer& up_buffer,
+                                               std::optional<ResponseParser>& response, ForwardPlan& plan,
+                                               const Stale& stale) {
+    auto& up_tcp = lowest(up);
+    if (!co_await upstream_speaks_within(up_tcp, kContinueWait)) {
+      co_await send_continue(x);
+      co_return ContinueStep::send_body;
+    }
     up_tcp.expires_after(cfg_.upstream.read_timeout);
     auto [ec, n] = co_await http::async_read_header(up, up_buffer, *response, use_nothrow);
+    if (ec) {
+      if (stale(ec)) co_return ContinueStep::stale;
+      const Failure failure = upstream_failure(ec);
+      co_await answer_error(x, failure);
+      co_return ContinueStep::failed;
+    }
+    if (response->get().result() != http::status::continue_) {
+      // A final answer before the body: relay it; the client's body is never read.
+      x.keep_alive = false;
+      co_await relay_response(x, up, up_buffer, *response, plan);
+      co_return ContinueStep::answered;
+    }
+    response.emplace();
+    prepare(*response, plan);
+    co_await send_continue(x);
+    co_return ContinueStep::send_body;
+  }
+
+  // Reads the upstream's final response head, skipping interim 100s (a late one we did not
+  // wait for, or one that crossed the body).
+  template <class UpStream>
+  asio::awaitable<error_code> read_response_head(UpStream& up, beast::flat_buffer& up_buffer,
+                                                 std::optional<ResponseParser>& response, const ForwardPlan& plan) {
+    lowest(up).expires_after(cfg_.upstream.read_timeout);
+    auto [ec, n] = co_await http::async_read_header(up, up_buffer, *response, use_nothrow);
     while (!ec && response->get().result() == http::status::continue_) {
-      // A late 100 Continue (we did not wait for it, or it crossed the body): skip it.
       response.emplace();
       prepare(*response, plan);
       std::tie(ec, n) = co_await http::async_read_header(up, up_buffer, *response, use_nothrow);
     }
-    if (ec) {
-      if (!plan.has_body && x.client == ClientState::nothing_sent && stale(ec)) co_return true;
-      const Failure failure = upstream_failure(ec);
-      co_await answer_error(x, failure);
-      co_return false;
-    }
-    co_await relay_response(x, up, up_buffer, *response, plan);
-    co_return false;
+    co_return ec;
   }
 
   static void prepare(ResponseParser& response, const ForwardPlan& plan) {
@@ -338,11 +404,13 @@ class Session {
   struct BodyResult {
     std::uint64_t decoded_bytes = 0;
     std::optional<Failure> failure;  // the client's body is bad: answer this, upstream aborted
-    bool upstream_error = false;     // writing to the upstream failed
+    error_code upstream_ec;          // writing to the upstream failed with this
   };
 
-  // Reads the next piece of the client's body (HTTP framing already removed by the parser).
-  asio::awaitable<std::pair<error_code, std::string_view>> read_piece(beast::flat_buffer& buffer, RequestParser& parser) {
+  // Reads the next piece of the client's body (HTTP framing already removed by the parser),
+  // within the idle timeout and the request's body deadline.
+  asio::awaitable<std::pair<error_code, std::string_view>> read_piece(Exchange& x, beast::flat_buffer& buffer,
+                                                                      RequestParser& parser) {
     // Beast reads at most the buffer's spare capacity (512 bytes at least): without room for a
     // whole piece, a body arrives 512 bytes per system call.
     if (const auto want = std::min(buffer.max_size(), buffer.size() + kBodyPiece); buffer.capacity() < want) {
@@ -351,24 +419,33 @@ class Session {
     auto& body = parser.get().body();
     body.data = piece_.data();
     body.size = piece_.size();
-    lowest(client_).expires_after(cfg_.server.idle_timeout);
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= x.body_deadline) co_return std::pair{error_code(beast::error::timeout), std::string_view{}};
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(x.body_deadline - now);
+    lowest(client_).expires_after(std::min<std::chrono::milliseconds>(cfg_.server.idle_timeout, left));
     auto [ec, n] = co_await http::async_read(client_, buffer, parser, use_nothrow);
     if (ec == http::error::need_buffer) ec = {};
     co_return std::pair{ec, std::string_view(piece_.data(), piece_.size() - body.size)};
   }
 
   template <class UpStream>
-  asio::awaitable<BodyResult> relay_body(beast::flat_buffer& buffer, RequestParser& parser,
+  asio::awaitable<BodyResult> relay_body(Exchange& x, beast::flat_buffer& buffer, RequestParser& parser,
                                          const sigv4::Verified& verified, ForwardPlan& plan, UpStream& up) {
     BodyResult result;
     if (!plan.has_body) co_return result;
     BodyTransform transform(plan, verified);
     auto& up_tcp = lowest(up);
     while (!parser.is_done()) {
-      auto [ec, data] = co_await read_piece(buffer, parser);
+      auto [ec, data] = co_await read_piece(x, buffer, parser);
       if (ec) {
-        result.failure = Failure{S3Error::IncompleteBody,
-                                 "You did not provide the number of bytes specified by the Content-Length HTTP header."};
+        result.failure = ec == beast::error::timeout
+                             ? Failure{S3Error::RequestTimeout,
+                                       "Your socket connection to the server was not read from or written to within "
+                                       "the timeout period."}
+                             : Failure{S3Error::IncompleteBody,
+                                       "You did not provide the number of bytes specified by the Content-Length HTTP "
+                                       "header."};
+        result.decoded_bytes = transform.decoded_bytes();
         co_return result;
       }
       if (auto f = transform.consume(data, parser.is_done())) {
@@ -377,15 +454,18 @@ class Session {
         co_return result;
       }
       // Everything the transform releases is safe to send: the part that would let the
-      // upstream complete the object is released only once the whole body verified.
+      // upstream complete the object is released only once the whole body verified, and
+      // never a byte beyond the Content-Length the upstream was told.
       for (const auto& out : transform.take_output()) {
-        if (result.upstream_error) break;
         up_tcp.expires_after(cfg_.upstream.read_timeout);
         auto [wec, wn] = co_await asio::async_write(up, out, use_nothrow);
-        if (wec) result.upstream_error = true;
+        if (wec) {
+          result.upstream_ec = wec;
+          break;
+        }
       }
       transform.clear_output();
-      if (result.upstream_error) break;
+      if (result.upstream_ec) break;
     }
     result.decoded_bytes = transform.decoded_bytes();
     co_return result;
@@ -400,13 +480,16 @@ class Session {
     x.rec.upstream_status = status;
     x.rec.status = status;
     if (w_.services.health) w_.services.health->answered(std::chrono::steady_clock::now());
-    if (auto id = res[ "x-amz-request-id" ]; !id.empty()) x.rec.request_id = std::string(id);
+    if (auto id = res["x-amz-request-id"]; !id.empty()) x.rec.request_id = text::bounded(id);
     const bool upstream_keep_alive = res.keep_alive();
     strip_hop_by_hop(res.base());
     res.keep_alive(x.keep_alive && !w_.stopping.load());
 
-    if (status / 100 == 2 && confirms_write(plan.op)) {
+    if (status / 100 == 2 && confirms_write(plan.op, plan.method_string)) {
       co_return co_await confirm_write(x, up, up_buffer, response, plan, upstream_keep_alive);
+    }
+    if (status >= 400 && !response.is_done()) {
+      co_return co_await relay_error_response(x, up, up_buffer, response, plan, upstream_keep_alive);
     }
 
     http::response_serializer<http::buffer_body> sr{res};
@@ -417,8 +500,6 @@ class Session {
       co_return;
     }
 
-    std::string error_body;
-    const bool capture = status >= 300;
     bool complete = response.is_done();
     while (!response.is_done()) {
       res.body().data = piece_.data();
@@ -435,9 +516,6 @@ class Session {
         co_return;
       }
       const std::size_t got = piece_.size() - res.body().size;
-      if (capture && error_body.size() < kErrorCapture) {
-        error_body.append(piece_.data(), std::min(got, kErrorCapture - error_body.size()));
-      }
       x.rec.bytes_out += got;
       res.body().data = piece_.data();
       res.body().size = got;
@@ -458,21 +536,13 @@ class Session {
       auto [wec, wn] = co_await http::async_write(client_, sr, use_nothrow);
       if (wec && wec != http::error::need_buffer) x.keep_alive = false;
     }
-    if (capture) {
-      if (auto parsed = parse_error_xml(error_body)) {
-        x.rec.s3_code = std::move(parsed->code);
-        x.rec.s3_message = std::move(parsed->message);
-      }
-    }
     plan.upstream_reusable = complete && upstream_keep_alive && up_buffer.size() == 0 && x.keep_alive;
   }
 
-  // A write the upstream acknowledged is answered only once its (small) response is read
-  // whole: S3 can report a failed CompleteMultipartUpload or CopyObject as a 200 carrying an
-  // <Error> document, and with upstream.verify_writes the object is looked up first.
+  // Reads a (small) response body whole, bounded; nullopt once the client has its error.
   template <class UpStream>
-  asio::awaitable<void> confirm_write(Exchange& x, UpStream& up, beast::flat_buffer& up_buffer,
-                                      ResponseParser& response, ForwardPlan& plan, bool upstream_keep_alive) {
+  asio::awaitable<std::optional<std::string>> read_small_body(Exchange& x, UpStream& up, beast::flat_buffer& up_buffer,
+                                                              ResponseParser& response, std::size_t limit) {
     auto& res = response.get();
     std::string body;
     while (!response.is_done()) {
@@ -482,28 +552,22 @@ class Session {
       auto [ec, n] = co_await http::async_read(up, up_buffer, response, use_nothrow);
       if (ec == http::error::need_buffer) ec = {};
       const std::size_t got = piece_.size() - res.body().size;
-      if (ec || body.size() + got > kMaxConfirmedBody) {
-        const Failure cut{S3Error::UpstreamResponseInvalid,
+      if (ec || body.size() + got > limit) {
+        const Failure cut{ec == beast::error::timeout ? S3Error::UpstreamTimeout : S3Error::UpstreamResponseInvalid,
                           ec ? fmt::format("The upstream's answer was cut off: {}", ec.message())
-                             : std::string("The upstream's answer to a write was larger than expected.")};
-        co_return co_await answer_error(x, cut);
+                             : fmt::format("The upstream's answer was larger than {} bytes.", limit)};
+        co_await answer_error(x, cut);
+        co_return std::nullopt;
       }
       body.append(piece_.data(), got);
     }
-    if (auto embedded = parse_error_xml(body)) {
-      // Relayed as it came (SDKs know this form), but never logged as a success.
-      x.rec.s3_code = std::move(embedded->code);
-      x.rec.s3_message = std::move(embedded->message);
-      x.embedded_error = true;
-    } else if (cfg_.upstream.verify_writes) {
-      auto missing = co_await find_phantom(x, res[http::field::etag], plan.op);
-      if (missing) {
-        x.phantom = true;
-        co_return co_await answer_error(x, *missing);
-      }
-    }
+    co_return body;
+  }
+
+  // Sends a response whose body the proxy holds whole.
+  asio::awaitable<void> send_whole(Exchange& x, http::response_header<>&& head, std::string body) {
     x.rec.bytes_out = body.size();
-    http::response<http::string_body> out{std::move(res.base())};
+    http::response<http::string_body> out{std::move(head)};
     out.body() = std::move(body);
     out.prepare_payload();
     out.keep_alive(x.keep_alive && !w_.stopping.load());
@@ -511,6 +575,49 @@ class Session {
     lowest(client_).expires_after(cfg_.server.idle_timeout);
     auto [wec, wn] = co_await http::async_write(client_, out, use_nothrow);
     if (wec) x.keep_alive = false;
+  }
+
+  // An upstream error is read whole and passed on without what describes the proxy's own
+  // identity (an upstream SignatureDoesNotMatch carries its StringToSign, CanonicalRequest
+  // and access key id).
+  template <class UpStream>
+  asio::awaitable<void> relay_error_response(Exchange& x, UpStream& up, beast::flat_buffer& up_buffer,
+                                             ResponseParser& response, ForwardPlan& plan, bool upstream_keep_alive) {
+    auto body = co_await read_small_body(x, up, up_buffer, response, kMaxErrorBody);
+    if (!body) co_return;
+    if (auto parsed = parse_error_xml(*body)) {
+      x.rec.s3_code = text::bounded(parsed->code);
+      x.rec.s3_message = text::bounded(parsed->message, kMaxAuditedMessage);
+    }
+    if (auto clean = sanitize_error_xml(*body)) *body = std::move(*clean);
+    co_await send_whole(x, std::move(response.get().base()), std::move(*body));
+    plan.upstream_reusable = upstream_keep_alive && up_buffer.size() == 0 && x.keep_alive;
+  }
+
+  // A write the upstream acknowledged is answered only once its (small) response is read
+  // whole: S3 can report a failed CompleteMultipartUpload or CopyObject as a 200 carrying an
+  // <Error> document, and with upstream.verify_writes the object is looked up first.
+  template <class UpStream>
+  asio::awaitable<void> confirm_write(Exchange& x, UpStream& up, beast::flat_buffer& up_buffer,
+                                      ResponseParser& response, ForwardPlan& plan, bool upstream_keep_alive) {
+    auto& res = response.get();
+    auto body = co_await read_small_body(x, up, up_buffer, response, kMaxConfirmedBody);
+    if (!body) co_return;
+    if (auto embedded = parse_error_xml(*body)) {
+      // Relayed as it came (SDKs know this form), but never logged as a success.
+      x.rec.s3_code = text::bounded(embedded->code);
+      x.rec.s3_message = text::bounded(embedded->message, kMaxAuditedMessage);
+      x.embedded_error = true;
+      if (auto clean = sanitize_error_xml(*body)) *body = std::move(*clean);
+    } else if (cfg_.upstream.verify_writes && (plan.op == Op::PutObject || plan.op == Op::CompleteMultipartUpload ||
+                                               plan.op == Op::CopyObject)) {
+      auto missing = co_await find_phantom(x, res[http::field::etag], plan.op);
+      if (missing) {
+        x.phantom = true;
+        co_return co_await answer_error(x, *missing);
+      }
+    }
+    co_await send_whole(x, std::move(res.base()), std::move(*body));
     plan.upstream_reusable = upstream_keep_alive && up_buffer.size() == 0 && x.keep_alive;
   }
 
@@ -541,7 +648,6 @@ class Session {
     x.client = ClientState::continue_sent;
   }
 
-  // The one exit for every refusal: S3 XML error to the client, fields for the audit line.
   // The client's body did not verify (or ended early): its connection cannot be reused, and a
   // chunk or trailer signature that does not verify is the client's signature failing.
   asio::awaitable<void> refuse_body(Exchange& x, const Failure& failure) {
@@ -550,6 +656,7 @@ class Session {
     co_await answer_error(x, failure);
   }
 
+  // The one exit for every refusal: S3 XML error to the client, fields for the audit line.
   // Takes the Failure by value: callers pass named objects, never temporaries, because GCC 12
   // destroys a temporary inside a co_await expression twice.
   asio::awaitable<void> answer_error(Exchange& x, Failure failure) {
@@ -584,6 +691,12 @@ class Session {
       const Failure not_forwarded{S3Error::NotImplemented,
                                   "ACL requests are not forwarded: the bucket's object ownership settings decide access."};
       co_return co_await answer_error(x, not_forwarded);
+    }
+    if (acl.answer == LocalAnswer::invalid_request) {
+      const Failure unclassified{S3Error::InvalidRequest,
+                                 "The proxy cannot tell what this request does with the ACL it carries; it is not "
+                                 "forwarded."};
+      co_return co_await answer_error(x, unclassified);
     }
     x.keep_alive = false;  // the ACL body, if any, is not read
     x.rec.status = 200;

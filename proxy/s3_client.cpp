@@ -2,8 +2,10 @@
 
 #include "s3proxy/crypto.hpp"
 #include "s3proxy/s3_error.hpp"
+#include "s3proxy/s3_request.hpp"
 #include "s3proxy/sigv4.hpp"
 #include "s3proxy/upstream.hpp"
+#include "s3proxy/uri.hpp"
 #include "s3proxy/version.hpp"
 
 #include <fmt/format.h>
@@ -20,27 +22,13 @@ namespace {
 // pool. Every request this client makes is idempotent, so sending it twice is harmless.
 constexpr int kMaxStaleConnectionRetries = 2;
 
-std::string path_for(const S3ClientRequest& req, const UpstreamConfig& cfg) {
-  const std::string key = req.key.empty() ? std::string() : "/" + sigv4::uri_encode(req.key, true);
-  if (req.bucket.empty()) return "/";
-  if (cfg.addressing == Addressing::virtual_host) return key.empty() ? "/" : key;
-  return "/" + req.bucket + key;
-}
-
-std::string host_for(const S3ClientRequest& req, const UpstreamConfig& cfg) {
-  if (cfg.addressing == Addressing::virtual_host && !req.bucket.empty()) {
-    return req.bucket + "." + cfg.host_header;
-  }
-  return cfg.host_header;
-}
-
 std::string raw_query(const Fields& query) {
   std::string out;
   for (const auto& [name, value] : query) {
     if (!out.empty()) out += '&';
-    out += sigv4::uri_encode(name, false);
+    out += uri::encode(name, false);
     out += '=';
-    out += sigv4::uri_encode(value, false);
+    out += uri::encode(value, false);
   }
   return out;
 }
@@ -99,8 +87,11 @@ asio::awaitable<void> exchange(Stream& stream, const http::request<http::string_
 PreparedRequest prepare_request(const S3ClientRequest& req, const UpstreamConfig& cfg,
                                 std::chrono::system_clock::time_point now) {
   PreparedRequest out;
-  out.host = host_for(req, cfg);
-  const std::string uri = sigv4::canonical_uri(path_for(req, cfg));
+  // The same addressing as for forwarded requests, from the same function.
+  auto location = upstream_location(req.bucket, req.key, !req.key.empty(), cfg.addressing == Addressing::virtual_host,
+                                    cfg.host_header);
+  out.host = std::move(location.host);
+  const std::string& uri = location.path;
   const std::string query = sigv4::canonical_query(raw_query(req.query), false);
   out.target = query.empty() ? uri : uri + "?" + query;
 

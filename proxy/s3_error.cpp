@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <array>
+
 namespace s3proxy {
 
 S3ErrorInfo info(S3Error e) {
@@ -15,8 +17,11 @@ S3ErrorInfo info(S3Error e) {
     case S3Error::InternalError: return {500, "InternalError"};
     case S3Error::InvalidAccessKeyId: return {403, "InvalidAccessKeyId"};
     case S3Error::InvalidArgument: return {400, "InvalidArgument"};
+    case S3Error::InvalidBucketName: return {400, "InvalidBucketName"};
     case S3Error::InvalidDigest: return {400, "InvalidDigest"};
     case S3Error::InvalidRequest: return {400, "InvalidRequest"};
+    case S3Error::InvalidURI: return {400, "InvalidURI"};
+    case S3Error::KeyTooLongError: return {400, "KeyTooLongError"};
     case S3Error::MalformedTrailerError: return {400, "MalformedTrailerError"};
     case S3Error::MethodNotAllowed: return {405, "MethodNotAllowed"};
     case S3Error::MissingContentLength: return {411, "MissingContentLength"};
@@ -24,6 +29,7 @@ S3ErrorInfo info(S3Error e) {
     case S3Error::RequestHeaderSectionTooLarge: return {400, "RequestHeaderSectionTooLarge"};
     case S3Error::RequestTimeTooSkewed: return {403, "RequestTimeTooSkewed"};
     case S3Error::RequestTimeout: return {400, "RequestTimeout"};
+    case S3Error::SlowDown: return {503, "SlowDown"};
     case S3Error::SignatureDoesNotMatch: return {403, "SignatureDoesNotMatch"};
     case S3Error::XAmzContentSHA256Mismatch: return {400, "XAmzContentSHA256Mismatch"};
     case S3Error::UpstreamUnreachable: return {502, "UpstreamUnreachable"};
@@ -105,6 +111,42 @@ std::optional<ParsedS3Error> parse_error_xml(std::string_view body) {
   if (!code || code->empty() || code->size() > 64) return std::nullopt;
   auto message = element_text(body, "Message");
   return ParsedS3Error{std::move(*code), message.value_or("")};
+}
+
+std::optional<std::string> sanitize_error_xml(std::string_view body) {
+  // The fields a client may see. Everything else is dropped: an upstream SignatureDoesNotMatch
+  // carries the proxy's own StringToSign, CanonicalRequest (and their bytes) and the upstream
+  // access key id, which describe the proxy's identity and not the client's request.
+  static constexpr std::array kKept = {
+      std::string_view("Code"),      std::string_view("Message"),    std::string_view("Resource"),
+      std::string_view("RequestId"), std::string_view("HostId"),     std::string_view("BucketName"),
+      std::string_view("Key"),       std::string_view("VersionId"),  std::string_view("UploadId"),
+      std::string_view("PartNumber"), std::string_view("ETag"),      std::string_view("Condition"),
+      std::string_view("Region"),    std::string_view("Endpoint"),   std::string_view("Bucket"),
+      std::string_view("ArgumentName"), std::string_view("MinSizeAllowed"), std::string_view("MaxSizeAllowed"),
+      std::string_view("ProposedSize"), std::string_view("Method"),  std::string_view("ResourceType"),
+  };
+  const auto open = body.find("<Error>");
+  const auto close = body.rfind("</Error>");
+  if (open == std::string_view::npos || close == std::string_view::npos || close < open) return std::nullopt;
+  const std::string_view inner = body.substr(open + 7, close - open - 7);
+  std::string out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error>";
+  bool has_code = false;
+  for (const auto name : kKept) {
+    const std::string start = fmt::format("<{}>", name);
+    const std::string end = fmt::format("</{}>", name);
+    const auto b = inner.find(start);
+    if (b == std::string_view::npos) continue;
+    const auto e = inner.find(end, b + start.size());
+    if (e == std::string_view::npos) continue;
+    const std::string_view value = inner.substr(b + start.size(), e - b - start.size());
+    if (value.find('<') != std::string_view::npos) continue;  // not a plain text field
+    out.append(start).append(value).append(end);
+    has_code = has_code || name == "Code";
+  }
+  if (!has_code) return std::nullopt;
+  out += "</Error>";
+  return out;
 }
 
 }  // namespace s3proxy

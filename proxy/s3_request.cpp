@@ -1,5 +1,10 @@
 #include "s3proxy/s3_request.hpp"
 
+#include "s3proxy/text.hpp"
+#include "s3proxy/uri.hpp"
+
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <array>
 #include <optional>
@@ -66,39 +71,8 @@ constexpr bool names_in_enum_order() {
 }
 static_assert(names_in_enum_order(), "kOpNames must list every Op in declaration order");
 
-int hex_digit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// %XX decoding for names and keys shown in logs. A malformed escape is kept literally
-// rather than refused: classification must not fail where the signature check decides.
-std::string percent_decode(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size()) {
-      const int hi = hex_digit(s[i + 1]);
-      const int lo = hex_digit(s[i + 2]);
-      if (hi >= 0 && lo >= 0) {
-        out.push_back(static_cast<char>(hi * 16 + lo));
-        i += 2;
-        continue;
-      }
-    }
-    out.push_back(s[i]);
-  }
-  return out;
-}
-
-char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return ascii_lower(x) == ascii_lower(y); });
-}
+using text::ascii_lower;
+using text::iequals;
 
 // The subresources that select an operation. Other parameters (x-id, which the JS SDK
 // adds; presigned X-Amz-*; versionId; response-*; list parameters) do not.
@@ -113,15 +87,19 @@ struct Subresources {
   }
 };
 
-Subresources parse_subresources(std::string_view raw_query) {
+// nullopt when a name or value does not decode.
+std::optional<Subresources> parse_subresources(std::string_view raw_query) {
   Subresources s;
   while (!raw_query.empty()) {
     const auto amp = raw_query.find('&');
     const std::string_view param = raw_query.substr(0, amp);
     raw_query = amp == std::string_view::npos ? std::string_view{} : raw_query.substr(amp + 1);
     const auto eq = param.find('=');
-    const std::string name = percent_decode(param.substr(0, eq));
-    const std::string value = eq == std::string_view::npos ? std::string{} : percent_decode(param.substr(eq + 1));
+    const auto decoded_name = uri::decode(param.substr(0, eq));
+    const auto decoded_value = eq == std::string_view::npos ? std::optional<std::string>("") : uri::decode(param.substr(eq + 1));
+    if (!decoded_name || !decoded_value) return std::nullopt;
+    const std::string& name = *decoded_name;
+    const std::string& value = *decoded_value;
     if (name == "acl") s.acl = true;
     else if (name == "uploads") s.uploads = true;
     else if (name == "uploadId") s.upload_id = true;
@@ -141,10 +119,8 @@ Subresources parse_subresources(std::string_view raw_query) {
   return s;
 }
 
-// No bucket: only "GET /" means something (a path like "//key" names no bucket).
-Op service_op(std::string_view method, std::string_view key_part) {
-  return method == "GET" && key_part.empty() ? Op::ListBuckets : Op::Unknown;
-}
+// No bucket: only "GET /" means something.
+Op service_op(std::string_view method) { return method == "GET" ? Op::ListBuckets : Op::Unknown; }
 
 Op bucket_op(std::string_view method, const Subresources& s) {
   if (method == "GET") {
@@ -289,10 +265,52 @@ bool is_write(Op op) {
   }
 }
 
-S3Target classify(const ClassifyInput& in) {
+bool is_write_method(std::string_view method) { return method == "PUT" || method == "POST" || method == "DELETE"; }
+
+bool is_write_request(Op op, std::string_view method) {
+  return is_write(op) || (op == Op::Unknown && is_write_method(method));
+}
+
+bool valid_bucket_name(std::string_view name, bool legacy) {
+  // S3's limits: 3-63 characters; before 2018 (and on RGW and MinIO) up to 255.
+  constexpr std::size_t kMinLength = 3, kMaxLength = 63, kMaxLegacyLength = 255;
+  if (name.size() < kMinLength || name.size() > (legacy ? kMaxLegacyLength : kMaxLength)) return false;
+  const auto is_lower_or_digit = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  const auto allowed = [&](char c) {
+    if (is_lower_or_digit(c) || c == '.' || c == '-') return true;
+    return legacy && ((c >= 'A' && c <= 'Z') || c == '_');
+  };
+  if (!std::all_of(name.begin(), name.end(), allowed)) return false;
+  const auto alnum = [&](char c) { return is_lower_or_digit(c) || (legacy && c >= 'A' && c <= 'Z'); };
+  if (!alnum(name.front()) || !alnum(name.back())) return false;
+  if (name.find("..") != std::string_view::npos) return false;
+  // Not formatted as an IPv4 address ("192.168.5.4").
+  const auto labels = text::split(name, '.');
+  if (labels.size() == 4 && std::all_of(labels.begin(), labels.end(), [](std::string_view l) {
+        return text::is_digits(l) && l.size() <= 3;
+      })) {
+    return false;
+  }
+  if (legacy) return true;
+  for (std::string_view prefix : {"xn--", "sthree-", "amzn-s3-demo-"}) {
+    if (name.starts_with(prefix)) return false;
+  }
+  for (std::string_view suffix : {"-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"}) {
+    if (name.ends_with(suffix)) return false;
+  }
+  return true;
+}
+
+bool dns_compatible_bucket(std::string_view name) {
+  return valid_bucket_name(name, false) && name.find(".-") == std::string_view::npos &&
+         name.find("-.") == std::string_view::npos;
+}
+
+Result<S3Target> classify(const ClassifyInput& in) {
   S3Target t;
-  const Subresources sub = parse_subresources(in.raw_query);
-  t.acl_subresource = sub.acl;
+  const auto sub = parse_subresources(in.raw_query);
+  if (!sub) return Failure{S3Error::InvalidURI, "Couldn't parse the specified URI: the query holds an invalid escape."};
+  t.acl_subresource = sub->acl;
 
   std::string_view key_part;
   if (auto bucket = bucket_from_host(in.host, in.virtual_host_domains)) {
@@ -303,16 +321,42 @@ S3Target classify(const ClassifyInput& in) {
     std::string_view path = in.raw_path;
     if (!path.empty() && path.front() == '/') path.remove_prefix(1);
     const auto slash = path.find('/');
-    t.bucket = percent_decode(path.substr(0, slash));
+    const std::string_view segment = path.substr(0, slash);
+    auto decoded = uri::decode(segment);
+    if (!decoded) return Failure{S3Error::InvalidURI, "Couldn't parse the specified URI: the bucket holds an invalid escape."};
+    t.bucket = std::move(*decoded);
     if (slash != std::string_view::npos) key_part = path.substr(slash);
+    // "//key" names no bucket; it must not become a request for the root ("/").
+    if (t.bucket.empty() && !key_part.empty()) {
+      return Failure{S3Error::InvalidBucketName, "The specified bucket is not valid: the path has an empty bucket segment."};
+    }
   }
-  t.raw_key_path = std::string(key_part);
-  if (key_part.size() > 1) t.key = percent_decode(key_part.substr(1));
+  if (!t.bucket.empty() && !valid_bucket_name(t.bucket, in.legacy_bucket_names)) {
+    return Failure{S3Error::InvalidBucketName,
+                   fmt::format("The specified bucket is not valid: {}", text::bounded(t.bucket))};
+  }
+  t.key_part = !key_part.empty();
+  if (key_part.size() > 1) {
+    auto key = uri::decode(key_part.substr(1));
+    if (!key) return Failure{S3Error::InvalidURI, "Couldn't parse the specified URI: the key holds an invalid escape."};
+    if (key->size() > kMaxKeyBytes) return Failure{S3Error::KeyTooLongError, "Your key is too long."};
+    t.key = std::move(*key);
+  }
 
-  if (t.bucket.empty()) t.op = service_op(in.method, key_part);
-  else if (t.key.empty()) t.op = bucket_op(in.method, sub);
-  else t.op = object_op(in.method, sub, in.has_copy_source);
+  if (t.bucket.empty()) t.op = service_op(in.method);
+  else if (t.key.empty()) t.op = bucket_op(in.method, *sub);
+  else t.op = object_op(in.method, *sub, in.has_copy_source);
   return t;
+}
+
+UpstreamLocation upstream_location(std::string_view bucket, std::string_view key, bool key_part, bool virtual_host,
+                                   std::string_view upstream_host_header) {
+  const std::string key_path = key_part ? fmt::format("/{}", uri::encode(key, true)) : std::string();
+  if (bucket.empty()) return {std::string(upstream_host_header), std::string(1, '/')};
+  if (virtual_host) {
+    return {fmt::format("{}.{}", bucket, upstream_host_header), key_path.empty() ? std::string(1, '/') : key_path};
+  }
+  return {std::string(upstream_host_header), fmt::format("/{}{}", uri::encode(bucket, false), key_path)};
 }
 
 }  // namespace s3proxy

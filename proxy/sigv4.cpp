@@ -1,5 +1,8 @@
 #include "s3proxy/sigv4.hpp"
 
+#include "s3proxy/text.hpp"
+#include "s3proxy/uri.hpp"
+
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
@@ -21,13 +24,11 @@ constexpr std::string_view kPresignedExpires = "X-Amz-Expires";
 constexpr std::string_view kPresignedSignedHeaders = "X-Amz-SignedHeaders";
 constexpr std::string_view kPresignedSignature = "X-Amz-Signature";
 
-char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-std::string to_lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), ascii_lower);
-  return out;
-}
+using text::ascii_lower;
+using text::is_digits;
+using text::is_hex_digit;
+using text::split;
+using text::trim;
 
 bool iequals_lower(std::string_view any_case, std::string_view lower) {
   return any_case.size() == lower.size() &&
@@ -39,12 +40,6 @@ bool starts_with_lower(std::string_view any_case, std::string_view lower_prefix)
 }
 
 bool is_blank(char c) { return c == ' ' || c == '\t'; }
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_blank(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_blank(s.back())) s.remove_suffix(1);
-  return s;
-}
 
 // Trimall of the SigV4 spec: outer blanks removed, inner runs folded to one space.
 std::string fold_blanks(std::string_view value) {
@@ -64,41 +59,7 @@ std::string fold_blanks(std::string_view value) {
   return out;
 }
 
-bool is_digits(std::string_view s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
-
-bool is_hex_digit(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return c - 'A' + 10;
-}
-
-bool is_unreserved(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-         c == '.' || c == '~';
-}
-
-std::string echo(std::string_view client_value) {
-  std::string out(client_value.substr(0, kMaxEchoedValue));
-  if (client_value.size() > kMaxEchoedValue) out += "...";
-  return out;
-}
-
-// Splits on a separator, keeping empty pieces.
-std::vector<std::string_view> split(std::string_view s, char sep) {
-  std::vector<std::string_view> parts;
-  std::size_t start = 0;
-  for (;;) {
-    auto pos = s.find(sep, start);
-    parts.push_back(s.substr(start, pos == std::string_view::npos ? std::string_view::npos : pos - start));
-    if (pos == std::string_view::npos) break;
-    start = pos + 1;
-  }
-  return parts;
-}
+std::string echo(std::string_view client_value) { return text::bounded(client_value, kMaxEchoedValue); }
 
 // A query component decoded for lookups; raw kept for canonicalisation.
 struct QueryParam {
@@ -118,8 +79,8 @@ std::vector<QueryParam> parse_query(std::string_view raw_query) {
     QueryParam p;
     p.raw_name = part.substr(0, eq);
     p.raw_value = eq == std::string_view::npos ? std::string_view{} : part.substr(eq + 1);
-    auto name = uri_decode(p.raw_name);
-    auto value = uri_decode(p.raw_value);
+    auto name = uri::decode(p.raw_name);
+    auto value = uri::decode(p.raw_value);
     p.decoded = name && value;
     p.name = name ? std::move(*name) : std::string(p.raw_name);
     p.value = value ? std::move(*value) : std::string(p.raw_value);
@@ -175,7 +136,7 @@ Result<std::vector<std::string>> parse_signed_headers(std::string_view text, con
   std::vector<std::string> names;
   for (auto name : split(text, ';')) {
     if (name.empty()) return malformed(src, "SignedHeaders has an empty header name.");
-    names.push_back(to_lower(name));
+    names.push_back(text::lower(name));
   }
   if (std::find(names.begin(), names.end(), "host") == names.end())
     return malformed(src, "SignedHeaders must include host.");
@@ -304,7 +265,7 @@ bool query_has_v2_params(const std::vector<QueryParam>& params) {
 bool has_unsigned_amz_header(const RequestView& request, const std::vector<std::string>& signed_headers) {
   for (const auto& h : request.headers) {
     if (!starts_with_lower(h.name, "x-amz-")) continue;
-    auto lower = to_lower(h.name);
+    auto lower = text::lower(h.name);
     if (std::find(signed_headers.begin(), signed_headers.end(), lower) == signed_headers.end()) return true;
   }
   return false;
@@ -331,51 +292,18 @@ std::optional<std::string_view> header_value(std::span<const Header> headers, st
   return std::nullopt;
 }
 
-std::string uri_encode(std::string_view s, bool keep_slash) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(s.size());
-  for (char c : s) {
-    if (is_unreserved(c) || (keep_slash && c == '/')) {
-      out.push_back(c);
-      continue;
-    }
-    auto b = static_cast<unsigned char>(c);
-    out.push_back('%');
-    out.push_back(kHex[b >> 4]);
-    out.push_back(kHex[b & 0xf]);
-  }
-  return out;
-}
-
-std::optional<std::string> uri_decode(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '%') {
-      out.push_back(s[i]);
-      continue;
-    }
-    if (i + 2 >= s.size()) return std::nullopt;  // truncated escape
-    if (!is_hex_digit(s[i + 1]) || !is_hex_digit(s[i + 2])) return std::nullopt;
-    out.push_back(static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2])));
-    i += 2;
-  }
-  return out;
-}
-
 std::string canonical_uri(std::string_view raw_path) {
   if (raw_path.empty()) return "/";
   std::string out;
   out.reserve(raw_path.size());
   bool first = true;
   for (auto segment : split(raw_path, '/')) {
-    auto decoded = uri_decode(segment);
+    auto decoded = uri::decode(segment);
     if (!decoded) return std::string(raw_path);
     if (!first) out.push_back('/');
     first = false;
     // A decoded '/' inside a segment was %2F on the wire and stays %2F.
-    out += uri_encode(*decoded, false);
+    out += uri::encode(*decoded, false);
   }
   return out;
 }
@@ -386,7 +314,7 @@ std::string canonical_query(std::string_view raw_query, bool drop_signature) {
     if (drop_signature && p.name == kPresignedSignature) continue;
     // A component that does not decode is kept as sent: the client signed its bytes.
     if (p.decoded)
-      pairs.emplace_back(uri_encode(p.name, false), uri_encode(p.value, false));
+      pairs.emplace_back(uri::encode(p.name, false), uri::encode(p.value, false));
     else
       pairs.emplace_back(std::string(p.raw_name), std::string(p.raw_value));
   }

@@ -24,6 +24,7 @@ enum class LocalAnswer {
   none,             // forward the request
   not_implemented,  // 501 NotImplemented
   ok,               // 200 with an empty body
+  invalid_request,  // 400 InvalidRequest: an ACL on a request the proxy cannot classify
 };
 
 struct AclDecision {
@@ -34,8 +35,9 @@ struct AclDecision {
   std::vector<std::pair<std::string, std::string>> headers;  // ACL headers found: lower-case name, value
 };
 
-// headers: every request header, name as received and value.
-AclDecision decide(AclMode mode, AclRequests acl_requests, const S3Target& target,
+// method: the request's method, upper-case; headers: every request header, name as received
+// and value (and the ACL parameters of a presigned query).
+AclDecision decide(AclMode mode, AclRequests acl_requests, const S3Target& target, std::string_view method,
                    std::span<const std::pair<std::string_view, std::string_view>> headers);
 
 }  // namespace s3proxy

@@ -134,7 +134,8 @@ class SignedChunkEncoder {
 
   // Content-Length of a body of decoded_length bytes cut into chunk_size pieces (the last
   // one shorter) plus the final chunk. chunk_size 0 means the whole body in one chunk.
-  static std::uint64_t encoded_length(std::uint64_t decoded_length, std::size_t chunk_size);
+  // nullopt when the length does not fit in 64 bits (never silently wrapped).
+  static std::optional<std::uint64_t> encoded_length(std::uint64_t decoded_length, std::size_t chunk_size);
 
  private:
   ChainContext ctx_;

@@ -55,6 +55,12 @@ struct ServerConfig {
   // /readyz fails once the upstream has not answered for this long (the proxy probes it
   // itself when traffic is idle).
   std::chrono::milliseconds ready_window{30000};
+  // The whole request body must arrive within this, however steadily it trickles in (the
+  // idle timeout alone lets one byte a minute hold a connection for ever). An hour moves
+  // a 5 GiB part at 1.5 MiB/s.
+  std::chrono::milliseconds body_timeout{3600000};
+  // Admit the legacy bucket names RGW and MinIO accept (upper case, '_', up to 255).
+  bool legacy_bucket_names = false;
   std::size_t max_header_bytes = 16384;
 };
 

@@ -20,6 +20,10 @@ namespace s3proxy {
 
 // The size of the signed chunks the proxy sends upstream (the AWS SDKs' default).
 inline constexpr std::size_t kUpstreamChunkSize = 64 * 1024;
+// S3's largest single PUT or part (5 GiB). Every declared length (Content-Length,
+// x-amz-decoded-content-length) is bounded by it before anything is derived from it, so
+// no computed upstream length can wrap.
+inline constexpr std::uint64_t kMaxObjectSize = 5ULL << 30;
 
 enum class BodyMode {
   none,            // no request body
@@ -68,7 +72,7 @@ Result<ForwardPlan> plan_forward(const ForwardInput& in);
 std::vector<std::pair<std::string, std::string>> acl_query_parameters(std::string_view raw_query);
 
 // The ACL decision over everything S3 would apply: the headers and the ACL query parameters.
-AclDecision decide_acl(AclMode mode, AclRequests acl_requests, const S3Target& target,
+AclDecision decide_acl(AclMode mode, AclRequests acl_requests, const S3Target& target, std::string_view method,
                        std::span<const sigv4::Header> headers, std::string_view raw_query);
 
 // Operations whose body is object data: for these Expect: 100-continue goes end to end, so
@@ -85,13 +89,17 @@ class BodyTransform {
   BodyTransform(const ForwardPlan& plan, const sigv4::Verified& verified);
 
   // Feeds the next piece of the client's body (HTTP framing removed); `last` when the
-  // client's framing says the body ended. Returns the refusal when the body is bad.
+  // client's framing says the body ended. Returns the refusal when the body is bad, and an
+  // InternalError when the output would not add up to exactly the upstream Content-Length
+  // the plan declared: bytes beyond it would be parsed upstream as another request, so the
+  // caller must then abort the upstream connection.
   std::optional<Failure> consume(std::string_view data, bool last);
   // What may be sent upstream now; valid until clear_output() or the next consume(), which
   // starts afresh.
   const std::vector<asio::const_buffer>& take_output() const { return out_; }
   void clear_output();
   [[nodiscard]] std::uint64_t decoded_bytes() const { return decoded_; }
+  [[nodiscard]] std::uint64_t upstream_bytes() const { return upstream_bytes_; }
 
  private:
   std::optional<Failure> consume_raw(std::string_view data, bool last);
@@ -109,6 +117,8 @@ class BodyTransform {
   std::vector<std::string> emitted_;  // framed chunks ready to send
   std::vector<asio::const_buffer> out_;
   std::uint64_t decoded_ = 0;
+  std::uint64_t upstream_limit_ = 0;  // the upstream Content-Length the plan declared
+  std::uint64_t upstream_bytes_ = 0;  // released for sending so far
 };
 
 }  // namespace s3proxy

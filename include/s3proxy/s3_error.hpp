@@ -18,8 +18,11 @@ enum class S3Error {
   InternalError,
   InvalidAccessKeyId,
   InvalidArgument,
+  InvalidBucketName,
   InvalidDigest,
   InvalidRequest,
+  InvalidURI,
+  KeyTooLongError,
   MalformedTrailerError,
   MethodNotAllowed,
   MissingContentLength,
@@ -27,6 +30,7 @@ enum class S3Error {
   RequestHeaderSectionTooLarge,
   RequestTimeTooSkewed,
   RequestTimeout,
+  SlowDown,
   SignatureDoesNotMatch,
   XAmzContentSHA256Mismatch,
   // The proxy's own codes for upstream trouble (S3 has none for a gateway).
@@ -78,6 +82,12 @@ struct ParsedS3Error {
 };
 // Extracts Code and Message from an S3 XML error body (possibly truncated after them).
 std::optional<ParsedS3Error> parse_error_xml(std::string_view body);
+
+// An upstream S3 error document rewritten with only the fields a client may see (Code,
+// Message, Resource, RequestId, HostId and the plain descriptive ones: BucketName, Key...),
+// never the upstream's StringToSign, CanonicalRequest or access key id. nullopt when the
+// body is not an <Error> document with a Code.
+std::optional<std::string> sanitize_error_xml(std::string_view body);
 
 std::string xml_escape(std::string_view text);
 // Decodes the five predefined XML entities; anything else is kept as written.

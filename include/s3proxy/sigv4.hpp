@@ -46,11 +46,6 @@ std::optional<std::string_view> header_value(std::span<const Header> headers, st
 
 // --- Task 1: canonical request ----------------------------------------------------
 
-// AWS UriEncode: A-Za-z0-9-_.~ kept, every other byte as %XX with upper-case hex;
-// '/' kept only when keep_slash.
-std::string uri_encode(std::string_view s, bool keep_slash);
-// Percent-decoding of %XX only ('+' stays '+'); nullopt on a truncated or non-hex escape.
-std::optional<std::string> uri_decode(std::string_view s);
 // CanonicalURI as S3 computes it: each '/'-separated segment decoded then encoded once,
 // no dot-segment normalisation, "" -> "/". A path that does not decode is used as is.
 std::string canonical_uri(std::string_view raw_path);

@@ -26,6 +26,22 @@ S3Target target(Op op) {
   return t;
 }
 
+// The method each operation is sent with.
+std::string_view method_of(Op op) {
+  switch (op) {
+    case Op::GetObject:
+    case Op::GetObjectAcl:
+    case Op::GetBucketAcl: return "GET";
+    case Op::DeleteObjects:
+    case Op::CreateMultipartUpload: return "POST";
+    default: return "PUT";
+  }
+}
+
+AclDecision decide_for(AclMode mode, AclRequests requests, Op op, const HeaderList& headers) {
+  return decide(mode, requests, target(op), method_of(op), headers);
+}
+
 // --- is_acl_header ---------------------------------------------------------------------
 
 TEST(IsAclHeader, RecognisesCannedAclHeaderInAnyCase) {
@@ -72,7 +88,7 @@ class DecidePutAcl : public ::testing::TestWithParam<PutAclCase> {};
 TEST_P(DecidePutAcl, FollowsAclRequestsSettingAndNeverStrips) {
   const PutAclCase& c = GetParam();
   for (Op op : {Op::PutObjectAcl, Op::PutBucketAcl}) {
-    const auto d = decide(c.mode, c.requests, target(op), c.with_headers ? kAclHeaders : kNoAclHeaders);
+    const auto d = decide_for(c.mode, c.requests, op, c.with_headers ? kAclHeaders : kNoAclHeaders);
     EXPECT_EQ(action_name(d.action), action_name(c.action)) << op_name(op);
     EXPECT_EQ(d.answer, c.answer) << op_name(op);
     EXPECT_EQ(d.warn, c.warn) << op_name(op);
@@ -114,9 +130,9 @@ class DecideOther : public ::testing::TestWithParam<OtherCase> {};
 TEST_P(DecideOther, StripsOrKeepsAclHeadersByModeWhateverAclRequestsSays) {
   const OtherCase& c = GetParam();
   for (Op op : {Op::PutObject, Op::CopyObject, Op::CreateMultipartUpload, Op::UploadPart, Op::CreateBucket,
-                Op::GetObject, Op::GetObjectAcl, Op::GetBucketAcl, Op::DeleteObjects, Op::Unknown}) {
+                Op::GetObject, Op::GetObjectAcl, Op::GetBucketAcl, Op::DeleteObjects}) {
     for (AclRequests r : {reject, accept, forward}) {
-      const auto d = decide(c.mode, r, target(op), c.with_headers ? kAclHeaders : kNoAclHeaders);
+      const auto d = decide_for(c.mode, r, op, c.with_headers ? kAclHeaders : kNoAclHeaders);
       EXPECT_EQ(action_name(d.action), action_name(c.action)) << op_name(op);
       EXPECT_EQ(d.strip_headers, c.strip) << op_name(op);
       EXPECT_EQ(d.answer, LocalAnswer::none) << op_name(op);
@@ -133,7 +149,7 @@ INSTANTIATE_TEST_SUITE_P(AllCombinations, DecideOther,
                                            OtherCase{audit, false, AclAction::none, false}));
 
 TEST(Decide, ReportsFoundHeadersLowerCasedInOrder) {
-  const auto d = decide(strip, reject, target(Op::PutObject), kAclHeaders);
+  const auto d = decide_for(strip, reject, Op::PutObject, kAclHeaders);
   ASSERT_EQ(d.headers.size(), 2U);
   EXPECT_EQ(d.headers[0].first, "x-amz-acl");
   EXPECT_EQ(d.headers[0].second, "public-read");
@@ -143,14 +159,14 @@ TEST(Decide, ReportsFoundHeadersLowerCasedInOrder) {
 
 TEST(Decide, TrimsSurroundingWhitespaceFromReportedValues) {
   const HeaderList headers{{"x-amz-acl", "  private\t"}};
-  const auto d = decide(audit, forward, target(Op::PutObject), headers);
+  const auto d = decide_for(audit, forward, Op::PutObject, headers);
   ASSERT_EQ(d.headers.size(), 1U);
   EXPECT_EQ(d.headers[0].second, "private");
 }
 
 TEST(Decide, ReportsRepeatedAclHeadersEach) {
   const HeaderList headers{{"x-amz-grant-read", "id=a"}, {"X-Amz-Grant-Read", "id=b"}};
-  const auto d = decide(strip, reject, target(Op::PutObject), headers);
+  const auto d = decide_for(strip, reject, Op::PutObject, headers);
   ASSERT_EQ(d.headers.size(), 2U);
   EXPECT_EQ(d.headers[1].first, "x-amz-grant-read");
   EXPECT_EQ(d.headers[1].second, "id=b");
@@ -158,9 +174,64 @@ TEST(Decide, ReportsRepeatedAclHeadersEach) {
 
 TEST(Decide, GrantHeaderAloneTriggersStrip) {
   const HeaderList headers{{"X-Amz-Grant-Full-Control", "id=owner"}};
-  const auto d = decide(strip, reject, target(Op::PutObject), headers);
+  const auto d = decide_for(strip, reject, Op::PutObject, headers);
   EXPECT_EQ(d.action, AclAction::stripped);
   EXPECT_TRUE(d.strip_headers);
+}
+
+// --- decide: the acl sub-resource and requests the proxy cannot name -------------------------
+
+// "PUT /b/k?acl&versions" names no S3 operation, yet S3 may still apply its ACL.
+S3Target unclassified(bool acl_subresource) {
+  S3Target t = target(Op::Unknown);
+  t.acl_subresource = acl_subresource;
+  return t;
+}
+
+TEST(Decide, PutWithAclSubresourceFollowsAclRequestsEvenWhenUnclassified) {
+  const auto rejected = decide(strip, reject, unclassified(true), "PUT", kNoAclHeaders);
+  EXPECT_EQ(rejected.action, AclAction::rejected);
+  EXPECT_EQ(rejected.answer, LocalAnswer::not_implemented);
+  const auto accepted = decide(audit, accept, unclassified(true), "PUT", kNoAclHeaders);
+  EXPECT_EQ(accepted.answer, LocalAnswer::ok);
+  const auto forwarded = decide(strip, forward, unclassified(true), "PUT", kAclHeaders);
+  EXPECT_EQ(forwarded.answer, LocalAnswer::none);
+  EXPECT_FALSE(forwarded.strip_headers);
+}
+
+TEST(Decide, StripModeRefusesUnclassifiedRequestWithAclSubresource) {
+  for (std::string_view method : {"DELETE", "POST", "GET", "HEAD"}) {
+    const auto d = decide(strip, forward, unclassified(true), method, kNoAclHeaders);
+    EXPECT_EQ(d.action, AclAction::rejected) << method;
+    EXPECT_EQ(d.answer, LocalAnswer::invalid_request) << method;
+    EXPECT_TRUE(d.warn) << method;
+  }
+}
+
+TEST(Decide, StripModeRefusesUnclassifiedRequestWithAclHeaders) {
+  for (std::string_view method : {"PUT", "POST", "DELETE"}) {
+    const auto d = decide(strip, reject, unclassified(false), method, kAclHeaders);
+    EXPECT_EQ(d.answer, LocalAnswer::invalid_request) << method;
+    EXPECT_EQ(d.headers.size(), 2U) << method;
+  }
+}
+
+TEST(Decide, StripModeForwardsUnclassifiedRequestWithoutAcl) {
+  const auto d = decide(strip, reject, unclassified(false), "PUT", kNoAclHeaders);
+  EXPECT_EQ(d.action, AclAction::none);
+  EXPECT_EQ(d.answer, LocalAnswer::none);
+}
+
+TEST(Decide, AuditModeKeepsAndForwardsUnclassifiedRequestWithAcl) {
+  const auto d = decide(audit, reject, unclassified(false), "PUT", kAclHeaders);
+  EXPECT_EQ(d.action, AclAction::kept);
+  EXPECT_EQ(d.answer, LocalAnswer::none);
+  EXPECT_FALSE(d.strip_headers);
+}
+
+TEST(Decide, ReadingAnAclIsForwarded) {
+  const auto d = decide(strip, reject, target(Op::GetObjectAcl), "GET", kNoAclHeaders);
+  EXPECT_EQ(d.answer, LocalAnswer::none);
 }
 
 }  // namespace

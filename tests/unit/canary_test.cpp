@@ -1,4 +1,5 @@
 #include "s3proxy/canary.hpp"
+#include "s3proxy/uri.hpp"
 
 #include "s3proxy/audit.hpp"
 #include "s3proxy/metrics.hpp"
@@ -179,7 +180,7 @@ class FakeUpstream {
   http::response<http::string_body> handle(const http::request<http::string_body>& req) {
     const std::string_view target = req.target();
     const auto q = target.find('?');
-    const std::string path = sigv4::uri_decode(target.substr(0, q)).value_or("");
+    const std::string path = uri::decode(target.substr(0, q)).value_or("");
     const std::string query(q == std::string_view::npos ? std::string_view{} : target.substr(q + 1));
     const auto slash = path.find('/', 1);
     const std::string key = slash == std::string::npos ? "" : path.substr(slash + 1);

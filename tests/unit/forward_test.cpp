@@ -1,4 +1,5 @@
 #include "s3proxy/forward.hpp"
+#include "s3proxy/uri.hpp"
 
 #include <gtest/gtest.h>
 
@@ -106,8 +107,8 @@ struct ClientRequest {
     std::sort(names.begin(), names.end());
     const std::string joined = sigv4::join_signed_headers(names);
     std::string auth_query = "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=" + std::string(kClientKeyId) + "%2F" +
-                             sigv4::uri_encode(scope(), false) + "&X-Amz-Date=" + std::string(kNow) +
-                             "&X-Amz-Expires=900&X-Amz-SignedHeaders=" + sigv4::uri_encode(joined, false);
+                             uri::encode(scope(), false) + "&X-Amz-Date=" + std::string(kNow) +
+                             "&X-Amz-Expires=900&X-Amz-SignedHeaders=" + uri::encode(joined, false);
     query = query.empty() ? auth_query : query + "&" + auth_query;
     auto v = view();
     const auto canonical =
@@ -151,6 +152,7 @@ struct Scenario {
   std::optional<std::uint64_t> content_length;
   bool te_chunked = false;
   std::vector<std::string> client_domains;  // the proxy's own virtual-host suffixes
+  bool legacy_bucket_names = false;
 
   std::optional<sigv4::Verified> verified;
   S3Target target;
@@ -165,8 +167,11 @@ struct Scenario {
     }
     verified = std::move(v).value();
     const bool copy = sigv4::header_value(view.headers, "x-amz-copy-source").has_value();
-    target = classify(ClassifyInput{client.method, client.path, client.query, client.host, copy, client_domains});
-    acl = decide_acl(acl_mode, AclRequests::forward, target, view.headers, view.raw_query);
+    auto classified = classify(
+        ClassifyInput{client.method, client.path, client.query, client.host, copy, client_domains, legacy_bucket_names});
+    if (!classified) return classified.failure();
+    target = std::move(classified).value();
+    acl = decide_acl(acl_mode, AclRequests::forward, target, client.method, view.headers, view.raw_query);
     const UpstreamIdentity identity{kUpstreamKeyId, kUpstreamSecret};
     const ForwardInput in{view, target, *verified, acl, content_length, te_chunked, identity, upstream, fixed_now()};
     return plan_forward(in);
@@ -195,7 +200,7 @@ Scenario get_object(std::string path = "/media/a.jpg", std::string query = {}) {
 // minio-go style: STREAMING-AWS4-HMAC-SHA256-PAYLOAD with a Content-Length.
 Scenario streaming_signed_put(std::uint64_t decoded) {
   Scenario s;
-  const auto encoded = chunked::SignedChunkEncoder::encoded_length(decoded, kClientChunkSize);
+  const auto encoded = *chunked::SignedChunkEncoder::encoded_length(decoded, kClientChunkSize);
   s.client.add("Content-Encoding", "aws-chunked");
   s.client.add("Content-Length", std::to_string(encoded));
   s.client.add("x-amz-decoded-content-length", std::to_string(decoded));
@@ -801,11 +806,13 @@ TEST(PlanForward, EncodesUnicodeKeyWithUpperCaseHex) {
   EXPECT_EQ(plan_lower->target, "/media/caf%C3%A9.jpg");
 }
 
-TEST(PlanForward, KeepsEncodedSlashInKey) {
+// S3 decodes the path before it splits off the bucket: "a%2Fb.jpg" and "a/b.jpg" name one
+// key. The upstream path is built from the decoded key, as audited.
+TEST(PlanForward, SendsEncodedSlashInKeyAsTheSameKey) {
   auto s = get_object("/media/a%2Fb.jpg");
   auto plan = s.plan();
   ASSERT_TRUE(plan.ok()) << failure_text(plan);
-  EXPECT_EQ(plan->target, "/media/a%2Fb.jpg");
+  EXPECT_EQ(plan->target, "/media/a/b.jpg");
 }
 
 TEST(PlanForward, RemovesPresignedParametersAndKeepsTheRest) {
@@ -940,7 +947,7 @@ TEST(PlanForward, StreamingIsResignedAsSignedStreaming) {
   EXPECT_EQ(header(plan.value(), "x-amz-content-sha256"), sigv4::kStreamingSigned);
   EXPECT_EQ(header(plan.value(), "x-amz-decoded-content-length"), "100000");
   EXPECT_EQ(header(plan.value(), "content-encoding"), "aws-chunked");
-  const auto encoded = chunked::SignedChunkEncoder::encoded_length(100000, kUpstreamChunkSize);
+  const auto encoded = *chunked::SignedChunkEncoder::encoded_length(100000, kUpstreamChunkSize);
   EXPECT_EQ(header(plan.value(), "content-length"), std::to_string(encoded));
   EXPECT_EQ(plan->upstream_content_length, encoded);
   EXPECT_EQ(plan->decoded_length, 100000u);
@@ -1021,7 +1028,7 @@ TEST(PlanForward, SignedChunksModeTurnsUnsignedBodyIntoSignedChunks) {
   EXPECT_EQ(header(plan.value(), "x-amz-decoded-content-length"), "100000");
   EXPECT_EQ(header(plan.value(), "content-encoding"), "aws-chunked");
   EXPECT_EQ(header(plan.value(), "content-length"),
-            std::to_string(chunked::SignedChunkEncoder::encoded_length(100000, kUpstreamChunkSize)));
+            std::to_string(*chunked::SignedChunkEncoder::encoded_length(100000, kUpstreamChunkSize)));
   EXPECT_TRUE(plan->upstream_chain.has_value());
 }
 
@@ -1076,6 +1083,114 @@ TEST(PlanForward, TrailerNameIsMatchedIgnoringCaseAndBlanks) {
   auto plan = s.plan();
   ASSERT_TRUE(plan.ok()) << failure_text(plan);
   EXPECT_EQ(plan->trailer_checksum, crypto::ChecksumAlgorithm::crc32c);
+}
+
+// --- Declared lengths -------------------------------------------------------------
+
+// Declared lengths beyond S3's single-PUT limit, among them values whose aws-chunked
+// encoding would wrap a 64-bit upstream Content-Length to a few bytes: the rest of the
+// client's body would then reach the upstream as another request.
+TEST(PlanForward, DecodedLengthBeyondFiveGiBIsEntityTooLarge) {
+  for (std::string_view declared : {"5368709121", "18446744073709551615", "18446744073709486080",
+                                    "18446744073709551000", "99999999999999999999999999"}) {
+    Scenario s;
+    s.client.add("Content-Encoding", "aws-chunked");
+    s.client.add("x-amz-decoded-content-length", std::string(declared));
+    s.client.sign_header(sigv4::kStreamingSigned);
+    s.content_length = 1000;
+    auto plan = s.plan();
+    ASSERT_FALSE(plan.ok()) << declared;
+    EXPECT_EQ(plan.failure().error, S3Error::EntityTooLarge) << declared;
+  }
+}
+
+TEST(PlanForward, DecodedLengthOfExactlyFiveGiBIsPlannedWithoutWrapping) {
+  auto s = streaming_signed_put(kMaxObjectSize);
+  auto plan = s.plan();
+  ASSERT_TRUE(plan.ok()) << failure_text(plan);
+  EXPECT_GT(plan->upstream_content_length, kMaxObjectSize);
+  EXPECT_EQ(plan->upstream_content_length, *chunked::SignedChunkEncoder::encoded_length(kMaxObjectSize, kUpstreamChunkSize));
+}
+
+TEST(PlanForward, ContentLengthBeyondFiveGiBIsEntityTooLarge) {
+  for (auto s : {unsigned_put(kMaxObjectSize + 1), hex_put("x")}) {
+    s.content_length = kMaxObjectSize + 1;
+    auto plan = s.plan();
+    ASSERT_FALSE(plan.ok());
+    EXPECT_EQ(plan.failure().error, S3Error::EntityTooLarge);
+  }
+  auto at_limit = unsigned_put(kMaxObjectSize);
+  EXPECT_TRUE(at_limit.plan().ok());
+}
+
+TEST(PlanForward, DecodedLengthWithSignOrBlanksInsideIsInvalidArgument) {
+  for (std::string_view declared : {"-1", "+5", "1 2", "0x10", ""}) {
+    Scenario s;
+    s.client.add("x-amz-decoded-content-length", std::string(declared));
+    s.client.sign_header(sigv4::kStreamingSigned);
+    s.te_chunked = true;
+    auto plan = s.plan();
+    ASSERT_FALSE(plan.ok()) << declared;
+    EXPECT_EQ(plan.failure().error, S3Error::InvalidArgument) << declared;
+  }
+}
+
+TEST(EncodedLength, OverflowIsReportedNotWrapped) {
+  EXPECT_FALSE(chunked::SignedChunkEncoder::encoded_length(~std::uint64_t{0}, kUpstreamChunkSize).has_value());
+  EXPECT_FALSE(chunked::SignedChunkEncoder::encoded_length(~std::uint64_t{0} - 64, 0).has_value());
+  EXPECT_TRUE(chunked::SignedChunkEncoder::encoded_length(kMaxObjectSize, kUpstreamChunkSize).has_value());
+}
+
+// By construction: whatever a plan says, the transform never releases a byte beyond the
+// Content-Length the upstream was told, and never ends short of it.
+TEST(BodyTransform, NeverReleasesMoreThanTheDeclaredUpstreamLength) {
+  const std::string payload = make_payload(200000);
+  auto s = streaming_signed_put(payload.size());
+  auto plan = s.plan();
+  ASSERT_TRUE(plan.ok()) << failure_text(plan);
+  const std::string body = signed_chunked_body(s.client.chain(), payload);
+  plan->upstream_content_length = 88;  // as if the length had wrapped
+  BodyTransform t(plan.value(), *s.verified);
+  const auto fed = feed(t, body, fixed_sizes(body.size(), 65536));
+  ASSERT_TRUE(fed.failure.has_value());
+  EXPECT_EQ(fed.failure->error, S3Error::InternalError);
+  EXPECT_LE(fed.wire.size(), 88u);
+}
+
+TEST(BodyTransform, RefusesToEndShortOfTheDeclaredUpstreamLength) {
+  const std::string body = make_payload(1000);
+  auto s = unsigned_put(body.size());
+  auto plan = s.plan();
+  ASSERT_TRUE(plan.ok()) << failure_text(plan);
+  plan->upstream_content_length = body.size() + 1;
+  BodyTransform t(plan.value(), *s.verified);
+  const auto fed = feed(t, body, fixed_sizes(body.size(), 300));
+  ASSERT_TRUE(fed.failure.has_value());
+  EXPECT_EQ(fed.failure->error, S3Error::InternalError);
+}
+
+TEST(BodyTransform, CountsEveryReleasedByte) {
+  const std::string payload = make_payload(150000);
+  auto s = streaming_signed_put(payload.size());
+  auto plan = s.plan();
+  ASSERT_TRUE(plan.ok()) << failure_text(plan);
+  BodyTransform t(plan.value(), *s.verified);
+  const auto fed = feed(t, signed_chunked_body(s.client.chain(), payload), random_sizes(200000, 9, 30000));
+  ASSERT_FALSE(fed.failure) << fed.failure->message;
+  EXPECT_EQ(t.upstream_bytes(), plan->upstream_content_length);
+  EXPECT_EQ(fed.wire.size(), plan->upstream_content_length);
+}
+
+// --- Upstream names ----------------------------------------------------------------
+
+TEST(PlanForward, VirtualUpstreamRefusesBucketThatIsNoHostName) {
+  auto s = get_object("/My_Bucket/k");
+  s.client_domains.clear();
+  s.legacy_bucket_names = true;
+  s.upstream.addressing = Addressing::virtual_host;
+  auto plan = s.plan();
+  ASSERT_FALSE(plan.ok());
+  EXPECT_EQ(plan.failure().error, S3Error::InvalidBucketName);
 }
 
 // --- HopByHop ----------------------------------------------------------------------
@@ -1426,8 +1541,8 @@ TEST(BodyTransform, OutputOfOneConsumeIsNotRepeatedByTheNext) {
   const auto& out = t.take_output();
   std::size_t total = 0;
   for (const auto& b : out) total += b.size();
-  const std::size_t framed_chunk = chunked::SignedChunkEncoder::encoded_length(kUpstreamChunkSize, 0) -
-                                   chunked::SignedChunkEncoder::encoded_length(0, 0);
+  const std::size_t framed_chunk = *chunked::SignedChunkEncoder::encoded_length(kUpstreamChunkSize, 0) -
+                                   *chunked::SignedChunkEncoder::encoded_length(0, 0);
   EXPECT_LE(total, 2 * framed_chunk) << "the second consume() hands out chunk 1 again";
 }
 
@@ -1440,7 +1555,7 @@ TEST(BodyTransform, OutputOfOneConsumeIsNotRepeatedByTheNext) {
 constexpr std::size_t kBigBody = 5 * 1024 * 1024;
 constexpr std::size_t kReadPiece = 64 * 1024;
 const std::size_t kMaxReleasePerConsume =
-    chunked::SignedChunkEncoder::encoded_length(2 * kUpstreamChunkSize, kUpstreamChunkSize);
+    *chunked::SignedChunkEncoder::encoded_length(2 * kUpstreamChunkSize, kUpstreamChunkSize);
 
 TEST(BodyTransform, SignedStreamingReleasesBoundedOutputPerPiece) {
   const std::string payload = make_payload(kBigBody);

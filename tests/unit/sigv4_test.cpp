@@ -303,26 +303,6 @@ TEST(AwsDocExample, SignProducesTheDocumentedSignature) {
 
 // --- Pure steps ----------------------------------------------------------------------
 
-TEST(UriEncode, KeepsUnreservedAndEncodesTheRestUpperCase) {
-  EXPECT_EQ(uri_encode("AZaz09-_.~", false), "AZaz09-_.~");
-  EXPECT_EQ(uri_encode("a b+c$=&\xc3\xa9", false), "a%20b%2Bc%24%3D%26%C3%A9");
-}
-
-TEST(UriEncode, SlashKeptOnlyWhenAsked) {
-  EXPECT_EQ(uri_encode("a/b", true), "a/b");
-  EXPECT_EQ(uri_encode("a/b", false), "a%2Fb");
-}
-
-TEST(UriDecode, DecodesEitherCaseHex) { EXPECT_EQ(uri_decode("%2f%2F%41"), "//A"); }
-
-TEST(UriDecode, KeepsPlusAsPlus) { EXPECT_EQ(uri_decode("a+b"), "a+b"); }
-
-TEST(UriDecode, RejectsBadEscapes) {
-  EXPECT_FALSE(uri_decode("%"));
-  EXPECT_FALSE(uri_decode("abc%4"));
-  EXPECT_FALSE(uri_decode("%zz"));
-}
-
 TEST(CanonicalUri, EmptyPathIsSlash) { EXPECT_EQ(canonical_uri(""), "/"); }
 
 TEST(CanonicalUri, NormalisesEncodingOfEachSegmentOnce) {

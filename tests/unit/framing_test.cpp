@@ -1,0 +1,138 @@
+#include "s3proxy/framing.hpp"
+
+#include "s3proxy/forward.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace s3proxy {
+namespace {
+
+struct Head {
+  std::string method = "PUT";
+  std::string target = "/media/a.jpg";
+  std::vector<std::pair<std::string, std::string>> fields{{"Host", "127.0.0.1:8080"}, {"Content-Length", "5"}};
+  std::vector<sigv4::Header> views;
+
+  std::optional<Failure> check() {
+    views.clear();
+    for (const auto& [n, v] : fields) views.push_back({n, v});
+    return check_request_head(RequestHead{method, target, views});
+  }
+  std::optional<S3Error> error() {
+    auto f = check();
+    return f ? std::optional<S3Error>(f->error) : std::nullopt;
+  }
+};
+
+TEST(RequestFraming, AcceptsAnOrdinaryUpload) { EXPECT_EQ(Head{}.error(), std::nullopt); }
+
+TEST(RequestFraming, AcceptsEverySMethodS3Uses) {
+  for (const char* m : {"GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS"}) {
+    Head h;
+    h.method = m;
+    EXPECT_EQ(h.error(), std::nullopt) << m;
+  }
+}
+
+TEST(RequestFraming, RefusesOtherMethodsAsMethodNotAllowed) {
+  for (const char* m : {"PATCH", "TRACE", "CONNECT", "PROPFIND", "get", "FOO"}) {
+    Head h;
+    h.method = m;
+    EXPECT_EQ(h.error(), S3Error::MethodNotAllowed) << m;
+  }
+}
+
+TEST(RequestFraming, RefusesTargetsThatAreNotOriginForm) {
+  for (const char* t : {"http://example.com/media/a", "*", "example.com:443", ""}) {
+    Head h;
+    h.target = t;
+    EXPECT_EQ(h.error(), S3Error::InvalidRequest) << t;
+  }
+}
+
+TEST(RequestFraming, RefusesMissingOrRepeatedHost) {
+  Head missing;
+  missing.fields = {{"Content-Length", "5"}};
+  EXPECT_EQ(missing.error(), S3Error::InvalidRequest);
+  Head twice;
+  twice.fields.emplace_back("host", "evil.example");
+  EXPECT_EQ(twice.error(), S3Error::InvalidRequest);
+}
+
+TEST(RequestFraming, RefusesBothContentLengthAndTransferEncoding) {
+  Head h;
+  h.fields.emplace_back("Transfer-Encoding", "chunked");
+  EXPECT_EQ(h.error(), S3Error::InvalidRequest);
+}
+
+TEST(RequestFraming, RefusesTransferEncodingThatDoesNotEndInChunked) {
+  for (const char* te : {"gzip", "chunked, gzip", "identity", "chunked, chunked", ""}) {
+    Head h;
+    h.fields = {{"Host", "h"}, {"Transfer-Encoding", te}};
+    EXPECT_EQ(h.error(), S3Error::InvalidRequest) << te;
+  }
+  Head ok;
+  ok.fields = {{"Host", "h"}, {"Transfer-Encoding", "gzip, Chunked"}};
+  EXPECT_EQ(ok.error(), std::nullopt);
+}
+
+TEST(RequestFraming, RefusesRepeatedFramingFields) {
+  Head lengths;
+  lengths.fields.emplace_back("content-length", "5");
+  EXPECT_EQ(lengths.error(), S3Error::InvalidRequest);
+  Head encodings;
+  encodings.fields = {{"Host", "h"}, {"Transfer-Encoding", "chunked"}, {"Transfer-Encoding", "chunked"}};
+  EXPECT_EQ(encodings.error(), S3Error::InvalidRequest);
+}
+
+TEST(RequestFraming, RefusesContentLengthNoS3BodyCanHave) {
+  Head h;
+  h.fields[1].second = std::to_string(kMaxObjectSize + kMaxFramingOverhead + 1);
+  EXPECT_EQ(h.error(), S3Error::EntityTooLarge);
+  h.fields[1].second = "99999999999999999999999";
+  EXPECT_EQ(h.error(), S3Error::EntityTooLarge);
+  h.fields[1].second = std::to_string(kMaxObjectSize + kMaxFramingOverhead);
+  EXPECT_EQ(h.error(), std::nullopt);
+}
+
+TEST(RequestFraming, RefusesContentLengthThatIsNotOneNumber) {
+  for (const char* v : {"5, 5", "-1", "+5", "0x10", "5 5"}) {
+    Head h;
+    h.fields[1].second = v;
+    EXPECT_NE(h.error(), std::nullopt) << v;
+  }
+}
+
+TEST(RequestFraming, RefusesTooManyHeaderFields) {
+  Head h;
+  for (std::size_t i = h.fields.size(); i < kMaxHeaderFields; ++i) h.fields.emplace_back("x-pad", "1");
+  EXPECT_EQ(h.error(), std::nullopt);
+  h.fields.emplace_back("x-pad", "1");
+  EXPECT_EQ(h.error(), S3Error::RequestHeaderSectionTooLarge);
+}
+
+TEST(RequestFraming, RefusesConnectionNamingAnEndToEndField) {
+  for (const char* named : {"x-amz-acl", "X-Amz-Server-Side-Encryption", "authorization", "content-type", "host"}) {
+    Head h;
+    h.fields.emplace_back("Connection", std::string("keep-alive, ") + named);
+    EXPECT_EQ(h.error(), S3Error::InvalidRequest) << named;
+  }
+  Head ok;
+  ok.fields.emplace_back("Connection", "keep-alive, TE");
+  EXPECT_EQ(ok.error(), std::nullopt);
+}
+
+TEST(RequestFraming, EchoesAHostileMethodOnlyBounded) {
+  Head h;
+  h.method = std::string(5000, 'X');
+  const auto f = h.check();
+  ASSERT_TRUE(f.has_value());
+  EXPECT_LT(f->message.size(), 300u);
+}
+
+}  // namespace
+}  // namespace s3proxy
