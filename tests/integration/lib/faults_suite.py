@@ -27,6 +27,7 @@ FAULTS_<NAME>_PID for the proxies refused, relay, stall, fake and slow (admin on
 FAULTS_RELAY_LISTEN, FAULTS_FAKE_LISTEN, FAULTS_CLOSED_PORT, FAULTS_READ_TIMEOUT_S.
 """
 import atexit
+import base64
 import hashlib
 import http.client
 import json
@@ -42,6 +43,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+import zlib
 
 # The shared modules sit beside this file; no __pycache__ in the source tree.
 sys.dont_write_bytecode = True
@@ -253,8 +255,6 @@ class Env:
         return url, signed, wire
 
     def trailer_put(self, proxy, key, body):
-        import base64
-        import zlib
         url = self.url(proxy, key)
         crc = base64.b64encode(zlib.crc32(body).to_bytes(4, "big")).decode()
         wire = s3raw.unsigned_trailer_body(body, CHUNK, "x-amz-checksum-crc32", crc)

@@ -36,7 +36,6 @@ import os
 import multiprocessing
 import random
 import re
-import socket
 import subprocess
 import sys
 import threading
