@@ -12,7 +12,7 @@ build_pkgs=(build-essential cmake pkg-config git
 rgw_pkgs=(radosgw ceph-mon ceph-osd ceph-common curl procps iproute2)
 # Real S3 clients and peers the integration tests drive.
 test_pkgs=(ruby ruby-aws-sdk-s3 ruby-fog-aws python3 python3-boto3 awscli
-  prometheus python3-yaml openssl procps)
+  prometheus python3-yaml openssl procps slowhttptest)
 # The machine image may ship its own Node.js (which conflicts with Debian's npm).
 command -v npm >/dev/null || test_pkgs+=(nodejs npm)
 # The benchmark (bench/run.sh): the nginx baseline, the load generator, the presigner's python.
