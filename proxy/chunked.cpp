@@ -1,5 +1,7 @@
 #include "s3proxy/chunked.hpp"
 
+#include "s3proxy/text.hpp"
+
 #include <algorithm>
 #include <charconv>
 #include <limits>
@@ -257,6 +259,11 @@ struct Decoder::State {
       trailer_sig = std::string(value);
       return;
     }
+    // Only what x-amz-trailer declared may follow: anything else was not covered by the
+    // request's signature and would be a trailer nobody checks.
+    if (!opt.trailer_checksum || name != crypto::checksum_header(*opt.trailer_checksum))
+      return set_failure(fail(S3Error::MalformedTrailerError,
+                              "The trailer " + text::bounded(name) + " was not declared in x-amz-trailer"));
     for (const auto& t : trailers)
       if (t.first == name) return set_failure(fail(S3Error::MalformedTrailerError, "The trailer " + name + " is repeated"));
     trailers.emplace_back(std::move(name), std::string(value));

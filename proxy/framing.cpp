@@ -42,7 +42,9 @@ std::optional<Failure> check_request_head(const RequestHead& head) {
   }
   std::size_t hosts = 0, lengths = 0, encodings = 0;
   std::string_view length, encoding;
+  bool aws_chunked = false;  // a STREAMING-* payload: its Content-Length includes the chunk framing
   for (const auto& h : head.headers) {
+    if (text::iequals(h.name, "x-amz-content-sha256")) aws_chunked = text::trim(h.value).starts_with("STREAMING-");
     if (text::iequals(h.name, "host")) ++hosts;
     if (text::iequals(h.name, "content-length")) {
       ++lengths;
@@ -75,7 +77,8 @@ std::optional<Failure> check_request_head(const RequestHead& head) {
     std::uint64_t n = 0;
     const auto [p, ec] = std::from_chars(length.data(), length.data() + length.size(), n);
     const bool digits = text::is_digits(length);
-    if (digits && (ec == std::errc::result_out_of_range || n > kMaxObjectSize + kMaxFramingOverhead)) {
+    const std::uint64_t limit = aws_chunked ? kMaxObjectSize + kMaxFramingOverhead : kMaxObjectSize;
+    if (digits && (ec == std::errc::result_out_of_range || n > limit)) {
       return Failure{S3Error::EntityTooLarge, "Your proposed upload exceeds the maximum allowed object size."};
     }
     if (!digits || ec != std::errc{} || p != length.data() + length.size()) {
@@ -83,6 +86,25 @@ std::optional<Failure> check_request_head(const RequestHead& head) {
     }
   }
   return std::nullopt;
+}
+
+bool has_obs_fold(std::string_view raw) {
+  const auto end = raw.find("\r\n\r\n");
+  const std::string_view head = end == std::string_view::npos ? raw : raw.substr(0, end + 2);
+  for (auto pos = head.find("\r\n"); pos != std::string_view::npos; pos = head.find("\r\n", pos + 2)) {
+    if (pos + 2 < head.size() && (head[pos + 2] == ' ' || head[pos + 2] == '\t')) return true;
+  }
+  return false;
+}
+
+std::string_view leading_method(std::string_view raw) {
+  // Longer than any method S3 knows; a guard against echoing a whole garbage line.
+  constexpr std::size_t kMaxMethod = 16;
+  const auto space = raw.find(' ');
+  if (space == std::string_view::npos || space == 0 || space > kMaxMethod) return {};
+  const auto method = raw.substr(0, space);
+  const bool token = std::all_of(method.begin(), method.end(), [](char c) { return c >= 'A' && c <= 'Z'; });
+  return token ? method : std::string_view{};
 }
 
 }  // namespace s3proxy

@@ -132,22 +132,13 @@ class Session {
       RequestParser parser;
       parser.header_limit(static_cast<std::uint32_t>(cfg_.server.max_header_bytes));
       parser.body_limit(boost::none);  // bodies are streamed, never held
-      lowest(client_).expires_after(cfg_.server.idle_timeout);
-      auto [ec, n] = co_await http::async_read_header(client_, buffer, parser, use_nothrow);
-      if (ec) {
-        if (ec == http::error::header_limit) {
+      const HeadRead head = co_await read_request_head(buffer, parser);
+      if (head.obs_fold || head.ec) {
+        if (auto refusal = refusal_of_unreadable_head(head, buffer)) {
           Exchange x = new_exchange();
-          const Failure too_large{S3Error::RequestHeaderSectionTooLarge,
-                                  "Your request header section exceeds the maximum allowed size."};
-          co_await answer_error(x, too_large);
-          finish(x);
-        } else if (ec != http::error::end_of_stream && ec != asio::error::eof &&
-                   ec != beast::error::timeout && ec != asio::error::operation_aborted &&
-                   ec != asio::error::connection_reset && buffer.size() > 0) {
-          Exchange x = new_exchange();
-          const Failure bad_http{S3Error::InvalidRequest,
-                                 fmt::format("The request could not be parsed as HTTP/1.1: {}", ec.message())};
-          co_await answer_error(x, bad_http);
+          x.rec.method = std::string(leading_method(as_view(buffer)));
+          x.is_write = is_write_method(x.rec.method);
+          co_await answer_error(x, *refusal);
           finish(x);
         }
         co_return;
@@ -167,6 +158,55 @@ class Session {
   const Config& cfg_;
   std::string remote_;
   std::array<char, kBodyPiece> piece_{};
+
+  struct HeadRead {
+    error_code ec;
+    bool obs_fold = false;
+  };
+
+  static std::string_view as_view(const beast::flat_buffer& buffer) {
+    return {static_cast<const char*>(buffer.data().data()), buffer.size()};
+  }
+
+  // The loop of http::async_read_header, with one more check on the raw bytes before the
+  // parser sees them: a folded header line is refused, never joined.
+  asio::awaitable<HeadRead> read_request_head(beast::flat_buffer& buffer, RequestParser& parser) {
+    lowest(client_).expires_after(cfg_.server.idle_timeout);
+    for (;;) {
+      if (buffer.size() > 0) {
+        if (has_obs_fold(as_view(buffer))) co_return HeadRead{{}, true};
+        error_code ec;
+        const std::size_t used = parser.put(buffer.data(), ec);
+        if (ec && ec != http::error::need_more) co_return HeadRead{ec};
+        buffer.consume(used);
+        if (parser.is_header_done()) co_return HeadRead{};
+      }
+      const std::size_t room = buffer.max_size() - buffer.size();
+      if (room == 0) co_return HeadRead{http::error::header_limit};
+      auto [ec, n] = co_await client_.async_read_some(buffer.prepare(std::min(room, kBodyPiece)), use_nothrow);
+      buffer.commit(n);
+      if (ec == asio::error::eof) co_return HeadRead{buffer.size() == 0 ? error_code(http::error::end_of_stream)
+                                                                         : error_code(http::error::partial_message)};
+      if (ec) co_return HeadRead{ec};
+    }
+  }
+
+  // What a client whose request head could not be read is told; nullopt when it is gone
+  // or simply closed an idle connection.
+  static std::optional<Failure> refusal_of_unreadable_head(const HeadRead& head, const beast::flat_buffer& buffer) {
+    if (head.obs_fold) {
+      return Failure{S3Error::InvalidRequest, "A header line is folded onto the previous one (obs-fold)."};
+    }
+    if (head.ec == http::error::header_limit) {
+      return Failure{S3Error::RequestHeaderSectionTooLarge, "Your request header section exceeds the maximum allowed size."};
+    }
+    const auto& ec = head.ec;
+    if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == beast::error::timeout ||
+        ec == asio::error::operation_aborted || ec == asio::error::connection_reset || buffer.size() == 0) {
+      return std::nullopt;
+    }
+    return Failure{S3Error::InvalidRequest, fmt::format("The request could not be parsed as HTTP/1.1: {}", ec.message())};
+  }
 
   Exchange new_exchange() {
     Exchange x;

@@ -61,6 +61,12 @@ std::string fold_blanks(std::string_view value) {
 
 std::string echo(std::string_view client_value) { return text::bounded(client_value, kMaxEchoedValue); }
 
+// An HMAC-SHA256 in hex, as every SigV4 signer writes it.
+bool is_signature_hex(std::string_view s) {
+  constexpr std::size_t kSignatureHexDigits = 64;
+  return s.size() == kSignatureHexDigits && std::all_of(s.begin(), s.end(), is_hex_digit);
+}
+
 // A query component decoded for lookups; raw kept for canonicalisation.
 struct QueryParam {
   std::string name;   // decoded (raw when it does not decode)
@@ -189,6 +195,7 @@ Result<AuthParams> parse_header_auth(const RequestView& request, std::string_vie
   if (!names) return names.failure();
   p.signed_headers = std::move(names).value();
   p.signature = std::string(*signature);
+  if (!is_signature_hex(p.signature)) return malformed(src, "the Signature must be 64 hexadecimal digits.");
 
   auto date = header_value(request.headers, "x-amz-date");
   if (!date) return malformed(src, "missing X-Amz-Date header.");
@@ -228,7 +235,7 @@ Result<AuthParams> parse_presigned_auth(const RequestView& request) {
   if (!names) return names.failure();
   p.signed_headers = std::move(names).value();
   p.signature = value(kPresignedSignature);
-  if (p.signature.empty()) return fail(src.error, "X-Amz-Signature is empty.");
+  if (!is_signature_hex(p.signature)) return fail(src.error, "X-Amz-Signature must be 64 hexadecimal digits.");
   p.amz_date = value(kPresignedDate);
   if (auto f = check_dates(p, src)) return *f;
 

@@ -34,10 +34,21 @@ struct RequestHead {
 //  - Content-Length repeated, or beside Transfer-Encoding,
 //  - Transfer-Encoding whose last coding is not "chunked", or that names chunked twice
 //    (RFC 9112 §6.1: the body length cannot be known),
-//  - a Content-Length larger than any S3 request body can be (400 EntityTooLarge),
+//  - a Content-Length larger than any S3 request body can be (400 EntityTooLarge): 5 GiB,
+//    plus kMaxFramingOverhead for an aws-chunked (STREAMING-*) payload,
 //  - a Connection header naming a field the request depends on end to end (an x-amz-*
 //    field, Authorization, Host, Content-*): dropping it as hop-by-hop would forward a
 //    different request from the one verified.
 std::optional<Failure> check_request_head(const RequestHead& head);
+
+// True when the header section received so far (raw bytes from the request line on,
+// possibly followed by body bytes) holds a line folded onto the previous one: CRLF then
+// a space or tab (obs-fold, RFC 9112 §5.2). The parser would join such lines silently; the
+// proxy refuses them, so a client cannot hide one header inside another.
+bool has_obs_fold(std::string_view raw);
+
+// The method token at the start of a request the parser refused, for the audit line of
+// that refusal ("" when the bytes do not start with an upper-case token and a space).
+std::string_view leading_method(std::string_view raw);
 
 }  // namespace s3proxy

@@ -612,14 +612,25 @@ TEST(Decoder, RejectsTrailerSignatureOnUnsignedPayload) {
                S3Error::MalformedTrailerError);
 }
 
-TEST(Decoder, KeepsUndeclaredTrailersWithLowerCaseNames) {
+// A trailer x-amz-trailer did not declare was not covered by the request's signature.
+TEST(Decoder, RefusesUndeclaredTrailers) {
   Decoder::Options o;
   o.trailer = true;
   Decoder d(std::move(o));
-  const Outcome out = feed_whole(d, unsigned_trailer_body("hello", "X-Amz-Meta-Color:  blue \r\n"));
+  expect_error(feed_whole(d, unsigned_trailer_body("hello", "X-Amz-Meta-Color:  blue \r\n")),
+               S3Error::MalformedTrailerError);
+  Decoder declared(unsigned_trailer_options(ChecksumAlgorithm::crc32, 5));
+  expect_error(feed_whole(declared, unsigned_trailer_body("hello", "x-amz-checksum-crc32:NhCmhg==\r\n"
+                                                                   "x-amz-meta-color:blue\r\n")),
+               S3Error::MalformedTrailerError);
+}
+
+TEST(Decoder, KeepsTheDeclaredTrailerWithALowerCaseName) {
+  Decoder d(unsigned_trailer_options(ChecksumAlgorithm::crc32, 5));
+  const Outcome out = feed_whole(d, unsigned_trailer_body("hello", "X-Amz-Checksum-CRC32:  NhCmhg== \r\n"));
   EXPECT_EQ(out.status, Status::done);
   ASSERT_EQ(d.trailers().size(), 1u);
-  EXPECT_EQ(d.trailers()[0], (std::pair<std::string, std::string>{"x-amz-meta-color", "blue"}));
+  EXPECT_EQ(d.trailers()[0], (std::pair<std::string, std::string>{"x-amz-checksum-crc32", "NhCmhg=="}));
 }
 
 TEST(Decoder, AcceptsTrailersWithoutClosingCrlfAtEndOfBody) {

@@ -91,12 +91,21 @@ TEST(RequestFraming, RefusesRepeatedFramingFields) {
 
 TEST(RequestFraming, RefusesContentLengthNoS3BodyCanHave) {
   Head h;
-  h.fields[1].second = std::to_string(kMaxObjectSize + kMaxFramingOverhead + 1);
+  h.fields[1].second = std::to_string(kMaxObjectSize + 1);
   EXPECT_EQ(h.error(), S3Error::EntityTooLarge);
   h.fields[1].second = "99999999999999999999999";
   EXPECT_EQ(h.error(), S3Error::EntityTooLarge);
+  h.fields[1].second = std::to_string(kMaxObjectSize);
+  EXPECT_EQ(h.error(), std::nullopt);
+}
+
+TEST(RequestFraming, AllowsChunkFramingOnTopOfTheLargestAwsChunkedObject) {
+  Head h;
+  h.fields.emplace_back("x-amz-content-sha256", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD");
   h.fields[1].second = std::to_string(kMaxObjectSize + kMaxFramingOverhead);
   EXPECT_EQ(h.error(), std::nullopt);
+  h.fields[1].second = std::to_string(kMaxObjectSize + kMaxFramingOverhead + 1);
+  EXPECT_EQ(h.error(), S3Error::EntityTooLarge);
 }
 
 TEST(RequestFraming, RefusesContentLengthThatIsNotOneNumber) {
@@ -132,6 +141,26 @@ TEST(RequestFraming, EchoesAHostileMethodOnlyBounded) {
   const auto f = h.check();
   ASSERT_TRUE(f.has_value());
   EXPECT_LT(f->message.size(), 300u);
+}
+
+TEST(ObsFold, FindsAFoldedHeaderLine) {
+  EXPECT_TRUE(has_obs_fold("PUT /b/k HTTP/1.1\r\nHost: h\r\nx-note: a\r\n b\r\n\r\n"));
+  EXPECT_TRUE(has_obs_fold("PUT /b/k HTTP/1.1\r\nHost: h\r\nx-note: a\r\n\tb"));
+  EXPECT_TRUE(has_obs_fold("PUT /b/k HTTP/1.1\r\n Host: h\r\n\r\n"));
+}
+
+TEST(ObsFold, IgnoresOrdinaryHeadersAndTheBody) {
+  EXPECT_FALSE(has_obs_fold("PUT /b/k HTTP/1.1\r\nHost: h\r\nx-note: a b\r\n\r\n"));
+  EXPECT_FALSE(has_obs_fold("PUT /b/k HTTP/1.1\r\nHost: h\r\n\r\nbody\r\n folded-looking body\r\n"));
+  EXPECT_FALSE(has_obs_fold("PUT /b/k HTTP/1.1\r\nHo"));
+}
+
+TEST(LeadingMethod, NamesTheMethodOfARefusedRequest) {
+  EXPECT_EQ(leading_method("PUT /b/k HTTP/1.1\nHost: h\n\n"), "PUT");
+  EXPECT_EQ(leading_method("DELETE /b/k HTTP/1.1\r\n"), "DELETE");
+  EXPECT_EQ(leading_method("PU(T /b/k HTTP/1.1\r\n"), "");
+  EXPECT_EQ(leading_method(std::string(100, 'A') + " /"), "");
+  EXPECT_EQ(leading_method("garbage"), "");
 }
 
 }  // namespace

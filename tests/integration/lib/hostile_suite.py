@@ -470,7 +470,8 @@ def rows_framing():
 
     def head_get(c, extra_headers):
         """A signed GET of the victim with extra headers (unsigned) after the signed ones."""
-        return request_bytes("GET", c.path(c.victim), c.signed("GET", c.path(c.victim)) + extra_headers)
+        return request_bytes("GET", c.path(c.victim),
+                             c.signed("GET", c.path(c.victim), content_length=False) + extra_headers)
 
     rows = [
         framing("cl_and_te_chunked", lambda c: put_with(c, add(("Content-Length", None),
@@ -881,8 +882,9 @@ def rows_acl():
              b'XMLSchema-instance" xsi:type="Group"><URI>' + ALL_USERS.encode() + b'</URI></Grantee><Permission>'
              b'READ</Permission></Grant></AccessControlList></AccessControlPolicy>')
     rows += [
-        Case("delete_acl_victim_untouched", on_victim("DELETE"), 400, INVALID, True, event=WRITE_FAILED),
-        Case("post_acl_victim_untouched", on_victim("POST", grant), 400, INVALID, True, event=WRITE_FAILED),
+        # A refused ACL change is audited as such (acl_rejected, warn), like PUT ?acl.
+        Case("delete_acl_victim_untouched", on_victim("DELETE"), 400, INVALID, True, event=ACL_REJECTED),
+        Case("post_acl_victim_untouched", on_victim("POST", grant), 400, INVALID, True, event=ACL_REJECTED),
     ]
 
     part_body = b"part one\n"
@@ -894,7 +896,7 @@ def rows_acl():
             return request_bytes("PUT", target, c.signed("PUT", target, part_body, extra=extra), part_body)
         return build
     rows.append(Case("part_number_without_upload_id_with_acl", part_no_upload("part-acl.bin", True), 400, INVALID,
-                     True, event=WRITE_FAILED))
+                     True, event=ACL_REJECTED))
     # Without an ACL the proxy forwards it and the RGW decides: it stores an object (private).
     rows.append(Case("part_number_without_upload_id_forwarded", part_no_upload("part.bin", False), 200, None, True,
                      event="request", lands=("part.bin", part_body)))
