@@ -25,21 +25,8 @@ constexpr std::string_view kTrailerSignatureMismatch =
 
 Failure fail(S3Error e, std::string message) { return Failure{e, std::move(message)}; }
 
-bool is_blank(char c) { return c == ' ' || c == '\t'; }
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_blank(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_blank(s.back())) s.remove_suffix(1);
-  return s;
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) {
-    return static_cast<char>(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
-  });
-  return out;
-}
+using text::lower;
+using text::trim;
 
 std::string hex_size(std::uint64_t n) {
   char buf[kMaxChunkSizeDigits];
@@ -74,7 +61,7 @@ Result<ChunkHeader> parse_chunk_line(std::string_view line) {
   std::string_view rest = line;
   std::size_t semi = rest.find(';');
   std::string_view size_text = semi == std::string_view::npos ? rest : rest.substr(0, semi);
-  while (!size_text.empty() && is_blank(size_text.back())) size_text.remove_suffix(1);
+  while (!size_text.empty() && (size_text.back() == ' ' || size_text.back() == '\t')) size_text.remove_suffix(1);
   if (size_text.empty() || size_text.size() > kMaxChunkSizeDigits)
     return fail(S3Error::InvalidRequest, "An aws-chunked size line does not start with a hexadecimal size of 1 to 16 digits");
   ChunkHeader h;

@@ -1,5 +1,7 @@
 #include "s3proxy/metrics.hpp"
 
+#include "s3proxy/text.hpp"
+
 #include "s3proxy/version.hpp"
 
 #include <algorithm>
@@ -124,11 +126,7 @@ std::size_t status_index(unsigned status) {
   return status >= 100 && status <= 599 ? status / 100 - 1 : kStatusClasses.size() - 1;
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [&](char x, char y) { return lower(x) == lower(y); });
-}
+using text::iequals;
 
 // Index of `value` in `names`, or of the last ("other") entry when absent.
 template <std::size_t N>

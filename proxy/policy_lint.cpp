@@ -9,6 +9,8 @@
 // match and ignores Null); the lint reports what AWS does.
 #include "s3proxy/policy_lint.hpp"
 
+#include "s3proxy/text.hpp"
+
 #include <algorithm>
 #include <array>
 #include <filesystem>
@@ -33,18 +35,9 @@ constexpr std::string_view kUseConditionInstead =
 
 // ---- text -----------------------------------------------------------------------------
 
-char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return ascii_lower(x) == ascii_lower(y); });
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), ascii_lower);
-  return out;
-}
+using text::ascii_lower;
+using text::iequals;
+using text::lower;
 
 std::string join(const std::vector<std::string>& items) {
   std::string out;

@@ -1,5 +1,7 @@
 #include "s3proxy/s3_client.hpp"
 
+#include "s3proxy/text.hpp"
+
 #include "s3proxy/crypto.hpp"
 #include "s3proxy/s3_error.hpp"
 #include "s3proxy/s3_request.hpp"
@@ -105,9 +107,7 @@ PreparedRequest prepare_request(const S3ClientRequest& req, const UpstreamConfig
     signed_headers.emplace_back("content-length", std::to_string(req.body.size()));
   }
   for (const auto& [name, value] : req.headers) {
-    std::string lower = name;
-    for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    signed_headers.emplace_back(std::move(lower), value);
+    signed_headers.emplace_back(text::lower(name), value);
   }
   const std::string method(http::to_string(req.method));
   const sigv4::SigningInput input{method, uri, query, signed_headers, payload_hash};
