@@ -24,6 +24,7 @@ source "$it/lib/proxy.sh"
 source "$it/lib/suite.sh"
 # The application's key: not the RGW's, so anything that lands was verified and re-signed.
 export FAULTS_CLIENT_KEY=AKIAFAULTSEXAMPLE000 FAULTS_CLIENT_SECRET=faultssecretfaultssecret00000000
+export SUITE_CLIENT_KEY=$FAULTS_CLIENT_KEY SUITE_CLIENT_SECRET=$FAULTS_CLIENT_SECRET
 
 p_refused=$SUITE_PORT_BASE            # +1 admin: upstream = a closed port
 p_relay=$((SUITE_PORT_BASE + 2))      # +3 admin: upstream = the fault relay in front of the RGW
@@ -47,40 +48,11 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# faults_proxy NAME PORT ADMIN ENDPOINT [SERVER_LINES] [UPSTREAM_LINES]: writes
-# $SUITE_WORK/NAME.toml, starts the proxy and exports FAULTS_<NAME>_PID.
+# faults_proxy NAME PORT ADMIN ENDPOINT [SERVER_LINES] [UPSTREAM_LINES]: a strip-mode proxy
+# (lib/suite.sh's suite_proxy) whose PID is exported as FAULTS_<NAME>_PID.
 faults_proxy() {
-  local name=$1 port=$2 admin=$3 endpoint=$4 server_extra=${5:-} upstream_extra=${6:-}
-  local conf=$SUITE_WORK/$name.toml log=$SUITE_WORK/$name.log
-  cat >"$conf" <<EOF
-[server]
-listen = "127.0.0.1:$port"
-admin_listen = "127.0.0.1:$admin"
-$server_extra
-
-[upstream]
-endpoint = "$endpoint"
-region = "us-east-1"
-access_key_id = "$RGW_ACCESS_KEY"
-secret_access_key = "$RGW_SECRET_KEY"
-$upstream_extra
-
-[[clients]]
-access_key_id = "$FAULTS_CLIENT_KEY"
-secret_access_key = "$FAULTS_CLIENT_SECRET"
-
-[acl]
-mode = "strip"
-
-[audit]
-path = "$SUITE_WORK/$name.audit.jsonl"
-EOF
-  start_proxy "$conf" "$log"
-  if ! wait_proxy_up "$PROXY_PID" "$port" "$admin"; then
-    echo "FAIL ${name}_start: proxy not up on $port/$admin: $(tail -1 "$log" 2>/dev/null)"
-    return 1
-  fi
-  export "FAULTS_${name^^}_PID=$PROXY_PID"
+  suite_proxy "$1" "$2" "$3" "$4" strip reject "${5:-}" "${6:-}" || return 1
+  export "FAULTS_${1^^}_PID=$PROXY_PID"
 }
 
 if (exec 3<>"/dev/tcp/127.0.0.1/$p_closed") 2>/dev/null; then
