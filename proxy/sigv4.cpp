@@ -573,6 +573,10 @@ std::string request_canonical_request(const RequestView& request, const AuthPara
 }
 
 Result<Verified> verify(const RequestView& request, const KeyLookup& lookup, system_clock::time_point now) {
+  // A path that does not percent-decode cannot be re-encoded for the upstream; it would go
+  // on as raw bytes, behind a virtual-hosted bucket that may hold '?' or a blank. S3 refuses
+  // it too (400 InvalidURI).
+  if (!uri_decode(request.raw_path)) return fail(S3Error::InvalidRequest, "Couldn't parse the specified URI.");
   auto parsed = parse_auth(request);
   if (!parsed) return parsed.failure();
   auto& p = parsed.value();
