@@ -30,6 +30,7 @@
 #include "s3proxy/forward.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -41,9 +42,14 @@ using namespace s3proxy;
 
 constexpr std::size_t kHeaderBytes = 2;
 
-void check(bool ok) {
-  if (!ok) __builtin_trap();
-}
+// Names the invariant that broke, then stops like any other crash.
+#define check(condition)                                                              \
+  do {                                                                                \
+    if (!(condition)) {                                                               \
+      std::fprintf(stderr, "forward_fuzz: %s does not hold (line %d)\n", #condition, __LINE__); \
+      __builtin_trap();                                                               \
+    }                                                                                 \
+  } while (0)
 
 std::uint32_t next(std::uint32_t& state) {
   state ^= state << 13;
@@ -138,15 +144,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   const auto parsed = fuzz::split_request(head);
   if (!valid_token(parsed.method)) return 0;
-  // The relay answers any other request target 400 before classification.
-  if (parsed.path.empty() || parsed.path.front() != '/') return 0;
+  // The relay answers any other request target 400 before classification, and verify()
+  // a path that does not percent-decode.
+  if (parsed.path.empty() || parsed.path.front() != '/' || !sigv4::uri_decode(parsed.path)) return 0;
   const std::string_view target_text = head.substr(0, head.find('\n')).substr(parsed.method.size());
   if (target_text.size() < 2 ||
       !std::all_of(target_text.begin() + 1, target_text.end(), [](unsigned char c) { return valid_target_char(c); })) {
     return 0;
   }
+  // Values as the HTTP parser hands them over: without surrounding blanks.
   std::vector<sigv4::Header> headers;
-  for (const auto& h : parsed.headers) {
+  for (auto h : parsed.headers) {
+    while (!h.value.empty() && (h.value.front() == ' ' || h.value.front() == '\t')) h.value.remove_prefix(1);
+    while (!h.value.empty() && (h.value.back() == ' ' || h.value.back() == '\t')) h.value.remove_suffix(1);
     if (valid_token(h.name) && valid_value(h.value)) headers.push_back(h);
   }
   const sigv4::RequestView view{parsed.method, parsed.path, parsed.query, headers};
@@ -222,7 +232,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     check(valid_token(name) && no_line_breaks(value));
     if (name == "authorization") {
       ++authorizations;
-      check(value.find(verified.params.signature) == std::string::npos || verified.params.signature.empty());
+      // The proxy's own signature, never the client's passed on.
+      const auto sig = value.rfind("Signature=");
+      check(sig != std::string::npos && value.substr(sig + 10) != verified.params.signature);
     }
     if (name == "content-length") check(value == std::to_string(plan.upstream_content_length));
     if (must_strip) check(!is_acl_header(name));
