@@ -421,6 +421,12 @@ std::string amz_date(system_clock::time_point t) {
   return buf;
 }
 
+namespace {
+// The years an X-Amz-Date may name (see parse_amz_date).
+constexpr std::chrono::year kMinAmzYear{1970};
+constexpr std::chrono::year kMaxAmzYear{2199};
+}  // namespace
+
 std::optional<system_clock::time_point> parse_amz_date(std::string_view text) {
   using namespace std::chrono;
   if (text.size() != 16 || text[8] != 'T' || text[15] != 'Z') return std::nullopt;
@@ -433,6 +439,10 @@ std::optional<system_clock::time_point> parse_amz_date(std::string_view text) {
   year_month_day ymd{year{num(0, 4)}, month{static_cast<unsigned>(num(4, 2))}, day{static_cast<unsigned>(num(6, 2))}};
   int h = num(9, 2), m = num(11, 2), s = num(13, 2);
   if (!ymd.ok() || h > 23 || m > 59 || s > 59) return std::nullopt;
+  // system_clock holds nanoseconds in 64 bits (1677 to 2262): a year outside that would
+  // overflow on conversion (and, wrapped, could even land near "now"). Within these years
+  // every difference with the current time and every presigned expiry still fits.
+  if (ymd.year() < kMinAmzYear || ymd.year() > kMaxAmzYear) return std::nullopt;
   return sys_days{ymd} + hours{h} + minutes{m} + seconds{s};
 }
 
@@ -498,6 +508,9 @@ std::string request_canonical_request(const RequestView& request, const AuthPara
 }
 
 Result<Verified> verify(const RequestView& request, const KeyLookup& lookup, system_clock::time_point now) {
+  // A path that does not percent-decode has no canonical form to verify (classification
+  // refuses it first on the request path; verify() stands on its own).
+  if (!uri::decode(request.raw_path)) return fail(S3Error::InvalidURI, "Couldn't parse the specified URI.");
   auto parsed = parse_auth(request);
   if (!parsed) return parsed.failure();
   auto& p = parsed.value();

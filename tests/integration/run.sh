@@ -21,6 +21,9 @@
 #        SUITE_TIMEOUT  seconds one suite may take (default 300)
 #        SUITE_PORT_START / SUITE_PORT_SPAN (18100 / 100): suite number i (from 0, in name
 #                       order) gets the ports SUITE_PORT_START + i * SUITE_PORT_SPAN onwards
+# Last comes secrets_in_logs (lib/log_secrets.py): every audit log and proxy log written during
+# the run, all suites included, must be free of secrets, signatures, credential scopes and
+# tokens.
 # Prints one line per test (PASS name / FAIL name: reason / SKIP name: reason /
 # XFAIL name: reason), then exactly "N passed, N failed"; exits 1 if any test failed.
 set -euo pipefail
@@ -390,5 +393,30 @@ for name in "${selected_suites[@]}"; do
   run_suite "$name"
   echo "# suite $name: $(elapsed "$t_suite") s"
 done
+
+# --- last: nothing any proxy wrote during the whole run (audit logs and proxy logs of the
+# shared proxy and of every suite) holds a secret, a signature, a credential scope or a
+# token. The scanner first proves on planted lines that it catches each kind.
+secrets_check() {
+  local scanner=$it/lib/log_secrets.py out
+  if [ "$DIRECT" = 1 ]; then
+    report SKIP secrets_in_logs "DIRECT=1: no proxy ran"
+    return
+  fi
+  if ! out=$(/usr/bin/python3 "$scanner" --self-test 2>&1); then
+    report FAIL secrets_in_logs "the scanner's self-test failed: $(echo "$out" | head -3 | tr '\n' ' ')"
+    return
+  fi
+  echo "# $out"
+  # The secrets run.sh exports (RGW_SECRET_KEY, RGW_OTHER_SECRET_KEY, S3_SECRET_KEY) and every
+  # *.toml's keys are read by the scanner itself; nothing secret goes on a command line.
+  if out=$(/usr/bin/python3 "$scanner" "$work" 2>&1); then
+    echo "# secrets_in_logs: $out"
+    report PASS secrets_in_logs
+  else
+    report FAIL secrets_in_logs "$out"
+  fi
+}
+secrets_check
 
 finish

@@ -394,6 +394,65 @@ TEST(AmzDate, ParseRejectsMalformed) {
     EXPECT_FALSE(parse_amz_date(bad)) << bad;
 }
 
+// system_clock counts nanoseconds in 64 bits (1677-09-21 to 2262-04-11): a date outside what
+// the proxy supports must be refused before it is converted, not wrapped around.
+TEST(AmzDate, ParseRejectsYearsOutsideTheSupportedRange) {
+  for (auto bad : {"60261123T171252Z", "25971211T233434Z", "22620411T000000Z", "99991231T235959Z",
+                   "16780101T000000Z", "00010101T000000Z", "19691231T235959Z", "22000101T000000Z"})
+    EXPECT_FALSE(parse_amz_date(bad)) << bad;
+}
+
+TEST(AmzDate, ParseAcceptsTheEdgesOfTheSupportedRange) {
+  for (auto good : {"19700101T000000Z", "21991231T235959Z"}) {
+    auto t = parse_amz_date(good);
+    ASSERT_TRUE(t) << good;
+    EXPECT_EQ(amz_date(*t), good);
+  }
+}
+
+// 2597-12-11T23:34:34Z is 2^64 ns (one wrap of the clock) plus 0.29 s after the documentation's
+// date: converted without a range check it lands within the allowed skew of "now".
+TEST(Verify, RefusesADateOneClockWrapAhead) {
+  const std::string date = "25971211T233434Z";
+  OwnedRequest r;
+  r.path = "/b/k";
+  r.headers = {{"Host", "h"}, {"X-Amz-Date", date}, {"X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD"}};
+  std::vector<std::string> names{"host", "x-amz-content-sha256", "x-amz-date"};
+  auto view = r.view();
+  auto canonical = canonical_request("GET", "/b/k", "", canonical_headers(view.headers, names),
+                                     join_signed_headers(names), "UNSIGNED-PAYLOAD");
+  auto scope = credential_scope("25971211", "us-east-1", "s3");
+  auto sig = signature_hex(signing_key(kDocSecret, "25971211", "us-east-1", "s3"), string_to_sign(date, scope, canonical));
+  r.headers.emplace_back("Authorization", "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/" + scope +
+                                              ",SignedHeaders=host;x-amz-content-sha256;x-amz-date,Signature=" + sig);
+  auto result = verify(r.view(), lookup_for(kDocKeyId, kDocSecret), doc_now());
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.failure().error, S3Error::AuthorizationHeaderMalformed);
+}
+
+// A path that does not percent-decode cannot be re-encoded for the upstream: it would go on
+// as raw bytes (with a virtual-hosted bucket from Host in front, even a '?' or a blank).
+// S3 answers such a path 400 (InvalidURI), whatever the signature; so does the proxy.
+TEST(Verify, RefusesAPathThatDoesNotPercentDecode) {
+  OwnedRequest r;
+  r.method = "PUT";
+  r.path = "/k%zz";
+  r.headers = {{"Host", "x?acl&.s3.local"}, {"X-Amz-Date", std::string(kDocDate)},
+               {"X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD"}};
+  std::vector<std::string> names{"host", "x-amz-content-sha256", "x-amz-date"};
+  auto view = r.view();
+  auto canonical = canonical_request("PUT", canonical_uri(r.path), "", canonical_headers(view.headers, names),
+                                     join_signed_headers(names), "UNSIGNED-PAYLOAD");
+  auto sig = signature_hex(signing_key(kDocSecret, "20130524", "us-east-1", "s3"),
+                           string_to_sign(kDocDate, kDocScope, canonical));
+  r.headers.emplace_back("Authorization", "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/" + std::string(kDocScope) +
+                                              ",SignedHeaders=host;x-amz-content-sha256;x-amz-date,Signature=" + sig);
+  auto result = verify(r.view(), lookup_for(kDocKeyId, kDocSecret), doc_now());
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.failure().error, S3Error::InvalidURI);
+  EXPECT_EQ(result.failure().message, "Couldn't parse the specified URI.");
+}
+
 TEST(PayloadMode, RecognisesEveryMarker) {
   EXPECT_EQ(parse_payload_mode(kEmptySha256), PayloadMode::hex_sha256);
   EXPECT_EQ(parse_payload_mode("E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855"),
