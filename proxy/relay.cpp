@@ -3,8 +3,11 @@
 #include "s3proxy/acl_policy.hpp"
 #include "s3proxy/audit.hpp"
 #include "s3proxy/chunked.hpp"
+#include "s3proxy/config_store.hpp"
 #include "s3proxy/forward.hpp"
+#include "s3proxy/lifecycle.hpp"
 #include "s3proxy/metrics.hpp"
+#include "s3proxy/overload.hpp"
 #include "s3proxy/s3_client.hpp"
 #include "s3proxy/s3_error.hpp"
 #include "s3proxy/s3_request.hpp"
@@ -94,16 +97,16 @@ Failure upstream_failure(const error_code& ec) {
 template <class ClientStream>
 class Session {
  public:
-  Session(ClientStream& client, WorkerState& worker, std::string remote)
-      : client_(client), w_(worker), cfg_(worker.services.config), remote_(std::move(remote)) {}
+  Session(ClientStream& client, WorkerState& worker, ConnectionSlot& slot)
+      : client_(client), w_(worker), slot_(slot), cfg_(worker.services.config.current()), remote_(slot.remote) {}
 
   asio::awaitable<void> run() {
-    beast::flat_buffer buffer(cfg_.server.max_header_bytes + kBodyPiece);
+    beast::flat_buffer buffer(cfg_->server.max_header_bytes + kBodyPiece);
     for (;;) {
       RequestParser parser;
-      parser.header_limit(static_cast<std::uint32_t>(cfg_.server.max_header_bytes));
+      parser.header_limit(static_cast<std::uint32_t>(cfg_->server.max_header_bytes));
       parser.body_limit(boost::none);  // bodies are streamed, never held
-      lowest(client_).expires_after(cfg_.server.idle_timeout);
+      lowest(client_).expires_after(cfg_->server.idle_timeout);
       auto [ec, n] = co_await http::async_read_header(client_, buffer, parser, use_nothrow);
       if (ec) {
         if (ec == http::error::header_limit) {
@@ -122,11 +125,11 @@ class Session {
         }
         co_return;
       }
-      ++w_.in_flight;
+      RequestInFlight in_flight(slot_);
+      cfg_ = w_.services.config.current();  // this request's settings, to its end, whatever a reload does
       Exchange x = new_exchange();
       co_await handle(x, buffer, parser);
       finish(x);
-      --w_.in_flight;
       if (!x.keep_alive || w_.stopping.load()) co_return;
     }
   }
@@ -134,7 +137,8 @@ class Session {
  private:
   ClientStream& client_;
   WorkerState& w_;
-  const Config& cfg_;
+  ConnectionSlot& slot_;
+  std::shared_ptr<const Config> cfg_;
   std::string remote_;
   std::array<char, kBodyPiece> piece_{};
 
@@ -168,7 +172,7 @@ class Session {
     const S3Target s3 = classify(ClassifyInput{view.method, view.raw_path, view.raw_query,
                                                sigv4::header_value(headers, "host").value_or(""),
                                                sigv4::header_value(headers, "x-amz-copy-source").has_value(),
-                                               cfg_.server.domains});
+                                               cfg_->server.domains});
     x.rec.op = std::string(op_name(s3.op));
     x.rec.bucket = s3.bucket;
     x.rec.key = s3.key;
@@ -176,7 +180,7 @@ class Session {
 
     // Verify the client.
     const auto lookup = [this](std::string_view id) -> const Secret* {
-      const ClientKey* c = find_client(cfg_, id);
+      const ClientKey* c = find_client(*cfg_, id);
       return c ? &c->secret_access_key : nullptr;
     };
     auto verified = sigv4::verify(view, lookup, w_.services.now());
@@ -185,11 +189,12 @@ class Session {
       if (auto claimed = sigv4::parse_auth(view)) x.rec.access_key_id = claimed->credential.access_key_id;
       co_return co_await answer_error(x, verified.failure());
     }
-    const ClientKey& client = *find_client(cfg_, verified->params.credential.access_key_id);
+    const ClientKey& client = *find_client(*cfg_, verified->params.credential.access_key_id);
     x.rec.access_key_id = client.access_key_id;
+    if (auto slow = over_request_rate(w_.services, *cfg_, client)) co_return co_await answer_error(x, *slow);
 
     // Apply the ACL policy.
-    const AclDecision acl = decide_acl(cfg_.acl.mode, cfg_.acl.acl_requests, s3, headers, view.raw_query);
+    const AclDecision acl = decide_acl(cfg_->acl.mode, cfg_->acl.acl_requests, s3, headers, view.raw_query);
     x.rec.acl_action = std::string(action_name(acl.action));
     x.rec.acl_headers = acl.headers;
     for (const auto& [name, value] : acl.headers) {
@@ -205,7 +210,7 @@ class Session {
     const auto length = parser.content_length();
     auto plan = plan_forward(ForwardInput{view, s3, verified.value(), acl,
                                           length ? std::optional<std::uint64_t>(*length) : std::nullopt, parser.chunked(),
-                                          upstream_identity(cfg_, client), cfg_.upstream, w_.services.now()});
+                                          upstream_identity(*cfg_, client), cfg_->upstream, w_.services.now()});
     if (!plan) co_return co_await answer_error(x, plan.failure());
 
     co_await exchange_with_upstream(x, buffer, parser, verified.value(), plan.value());
@@ -258,7 +263,7 @@ class Session {
     }
     const std::string head = plan.serialize_head(expect_continue);
     auto& up_tcp = lowest(up);
-    up_tcp.expires_after(cfg_.upstream.read_timeout);
+    up_tcp.expires_after(cfg_->upstream.read_timeout);
     if (auto [ec, n] = co_await asio::async_write(up, asio::buffer(head), use_nothrow); ec) {
       if (stale(ec)) co_return true;
       const Failure failure = upstream_failure(ec);
@@ -280,7 +285,7 @@ class Session {
     if (expect_continue && !co_await upstream_speaks_within(up_tcp, kContinueWait)) {
       co_await send_continue(x);
     } else if (expect_continue) {
-      up_tcp.expires_after(cfg_.upstream.read_timeout);
+      up_tcp.expires_after(cfg_->upstream.read_timeout);
       auto [ec, n] = co_await http::async_read_header(up, up_buffer, *response, use_nothrow);
       if (!ec && response->get().result() == http::status::continue_) {
         response.emplace();
@@ -311,7 +316,7 @@ class Session {
     // The upstream stopped reading (often an early error answer): relay its answer if there is one.
     if (body.upstream_error) x.keep_alive = false;
 
-    up_tcp.expires_after(cfg_.upstream.read_timeout);
+    up_tcp.expires_after(cfg_->upstream.read_timeout);
     auto [ec, n] = co_await http::async_read_header(up, up_buffer, *response, use_nothrow);
     while (!ec && response->get().result() == http::status::continue_) {
       // A late 100 Continue (we did not wait for it, or it crossed the body): skip it.
@@ -351,7 +356,7 @@ class Session {
     auto& body = parser.get().body();
     body.data = piece_.data();
     body.size = piece_.size();
-    lowest(client_).expires_after(cfg_.server.idle_timeout);
+    lowest(client_).expires_after(cfg_->server.idle_timeout);
     auto [ec, n] = co_await http::async_read(client_, buffer, parser, use_nothrow);
     if (ec == http::error::need_buffer) ec = {};
     co_return std::pair{ec, std::string_view(piece_.data(), piece_.size() - body.size)};
@@ -380,7 +385,7 @@ class Session {
       // upstream complete the object is released only once the whole body verified.
       for (const auto& out : transform.take_output()) {
         if (result.upstream_error) break;
-        up_tcp.expires_after(cfg_.upstream.read_timeout);
+        up_tcp.expires_after(cfg_->upstream.read_timeout);
         auto [wec, wn] = co_await asio::async_write(up, out, use_nothrow);
         if (wec) result.upstream_error = true;
       }
@@ -411,7 +416,7 @@ class Session {
 
     http::response_serializer<http::buffer_body> sr{res};
     x.client = ClientState::response_started;
-    lowest(client_).expires_after(cfg_.server.idle_timeout);
+    lowest(client_).expires_after(cfg_->server.idle_timeout);
     if (auto [ec, n] = co_await http::async_write_header(client_, sr, use_nothrow); ec) {
       x.keep_alive = false;
       co_return;
@@ -423,7 +428,7 @@ class Session {
     while (!response.is_done()) {
       res.body().data = piece_.data();
       res.body().size = piece_.size();
-      lowest(up).expires_after(cfg_.upstream.read_timeout);
+      lowest(up).expires_after(cfg_->upstream.read_timeout);
       auto [ec, n] = co_await http::async_read(up, up_buffer, response, use_nothrow);
       if (ec == http::error::need_buffer) ec = {};
       if (ec) {
@@ -442,7 +447,7 @@ class Session {
       res.body().data = piece_.data();
       res.body().size = got;
       res.body().more = !response.is_done();
-      lowest(client_).expires_after(cfg_.server.idle_timeout);
+      lowest(client_).expires_after(cfg_->server.idle_timeout);
       auto [wec, wn] = co_await http::async_write(client_, sr, use_nothrow);
       if (wec == http::error::need_buffer) wec = {};
       if (wec) {
@@ -478,7 +483,7 @@ class Session {
     while (!response.is_done()) {
       res.body().data = piece_.data();
       res.body().size = piece_.size();
-      lowest(up).expires_after(cfg_.upstream.read_timeout);
+      lowest(up).expires_after(cfg_->upstream.read_timeout);
       auto [ec, n] = co_await http::async_read(up, up_buffer, response, use_nothrow);
       if (ec == http::error::need_buffer) ec = {};
       const std::size_t got = piece_.size() - res.body().size;
@@ -495,7 +500,7 @@ class Session {
       x.rec.s3_code = std::move(embedded->code);
       x.rec.s3_message = std::move(embedded->message);
       x.embedded_error = true;
-    } else if (cfg_.upstream.verify_writes) {
+    } else if (cfg_->upstream.verify_writes) {
       auto missing = co_await find_phantom(x, res[http::field::etag], plan.op);
       if (missing) {
         x.phantom = true;
@@ -508,7 +513,7 @@ class Session {
     out.prepare_payload();
     out.keep_alive(x.keep_alive && !w_.stopping.load());
     x.client = ClientState::response_started;
-    lowest(client_).expires_after(cfg_.server.idle_timeout);
+    lowest(client_).expires_after(cfg_->server.idle_timeout);
     auto [wec, wn] = co_await http::async_write(client_, out, use_nothrow);
     if (wec) x.keep_alive = false;
     plan.upstream_reusable = upstream_keep_alive && up_buffer.size() == 0 && x.keep_alive;
@@ -536,7 +541,7 @@ class Session {
 
   asio::awaitable<void> send_continue(Exchange& x) {
     static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-    lowest(client_).expires_after(cfg_.server.idle_timeout);
+    lowest(client_).expires_after(cfg_->server.idle_timeout);
     co_await asio::async_write(client_, asio::buffer(kContinue.data(), kContinue.size()), use_nothrow);
     x.client = ClientState::continue_sent;
   }
@@ -575,7 +580,7 @@ class Session {
     res.prepare_payload();
     if (x.rec.method == "HEAD") res.content_length(0);
     x.client = ClientState::response_started;
-    lowest(client_).expires_after(cfg_.server.idle_timeout);
+    lowest(client_).expires_after(cfg_->server.idle_timeout);
     co_await http::async_write(client_, res, use_nothrow);
   }
 
@@ -599,6 +604,7 @@ class Session {
   void finish(Exchange& x) {
     using namespace std::chrono;
     x.rec.duration_ms = duration<double, std::milli>(steady_clock::now() - x.started).count();
+    if (slot_.cut_by_shutdown) mark_cut_by_shutdown(x.rec);
     classify_outcome(x.rec, x.is_write, x.auth_failed);
     if (x.truncated) {
       x.rec.level = Level::error;
@@ -641,31 +647,42 @@ std::string remote_of(const tcp::socket& s) {
 }  // namespace
 
 asio::awaitable<void> serve_connection(tcp::socket socket, WorkerState& worker) {
+  ConnectionGuard guard(worker.connections, remote_of(socket));
   set_keepalive_options(socket);
-  std::string remote = remote_of(socket);
-  worker.services.metrics.client_connection(+1);
   plain_stream stream(std::move(socket));
-  Session<plain_stream> session(stream, worker, std::move(remote));
-  co_await session.run();
-  error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
-  worker.services.metrics.client_connection(-1);
+  guard.on_close([&stream] { stream.close(); });
+  try {
+    if (!guard.admitted()) co_return co_await refuse_connection(stream, guard);
+    Session<plain_stream> session(stream, worker, guard.slot());
+    co_await session.run();
+    error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  } catch (const std::exception& e) {
+    guard.report_internal_error(e.what());
+  } catch (...) {
+    guard.report_internal_error("unknown exception");
+  }
 }
 
 asio::awaitable<void> serve_tls_connection(tcp::socket socket, ssl::context& tls, WorkerState& worker) {
+  ConnectionGuard guard(worker.connections, remote_of(socket));
   set_keepalive_options(socket);
-  std::string remote = remote_of(socket);
-  worker.services.metrics.client_connection(+1);
   tls_stream stream(std::move(socket), tls);
-  lowest(stream).expires_after(worker.services.config.server.idle_timeout);
-  auto [ec] = co_await stream.async_handshake(ssl::stream_base::server, use_nothrow);
-  if (!ec) {
-    Session<tls_stream> session(stream, worker, std::move(remote));
+  guard.on_close([&stream] { lowest(stream).close(); });
+  try {
+    if (!guard.admitted()) co_return co_await refuse_connection(stream, guard);
+    lowest(stream).expires_after(worker.services.config.current()->server.idle_timeout);
+    auto [ec] = co_await stream.async_handshake(ssl::stream_base::server, use_nothrow);
+    if (ec) co_return;
+    Session<tls_stream> session(stream, worker, guard.slot());
     co_await session.run();
     lowest(stream).expires_after(std::chrono::seconds(5));
     co_await stream.async_shutdown(use_nothrow);
+  } catch (const std::exception& e) {
+    guard.report_internal_error(e.what());
+  } catch (...) {
+    guard.report_internal_error("unknown exception");
   }
-  worker.services.metrics.client_connection(-1);
 }
 
 }  // namespace s3proxy

@@ -25,6 +25,7 @@ S3ErrorInfo info(S3Error e) {
     case S3Error::RequestTimeTooSkewed: return {403, "RequestTimeTooSkewed"};
     case S3Error::RequestTimeout: return {400, "RequestTimeout"};
     case S3Error::SignatureDoesNotMatch: return {403, "SignatureDoesNotMatch"};
+    case S3Error::SlowDown: return {503, "SlowDown"};
     case S3Error::XAmzContentSHA256Mismatch: return {400, "XAmzContentSHA256Mismatch"};
     case S3Error::UpstreamUnreachable: return {502, "UpstreamUnreachable"};
     case S3Error::UpstreamTimeout: return {504, "UpstreamTimeout"};

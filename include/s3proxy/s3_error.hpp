@@ -28,6 +28,7 @@ enum class S3Error {
   RequestTimeTooSkewed,
   RequestTimeout,
   SignatureDoesNotMatch,
+  SlowDown,
   XAmzContentSHA256Mismatch,
   // The proxy's own codes for upstream trouble (S3 has none for a gateway).
   UpstreamUnreachable,
