@@ -17,7 +17,7 @@ constexpr int kRetryAfterSeconds = 1;
 
 }  // namespace
 
-std::string slow_down_response() {
+std::string slow_down_response(bool head) {
   const std::string body = error_xml(info(S3Error::SlowDown).code, "Please reduce your request rate.", "/", "");
   return fmt::format(
       "HTTP/1.1 503 Service Unavailable\r\n"
@@ -28,7 +28,7 @@ std::string slow_down_response() {
       "Connection: close\r\n"
       "\r\n"
       "{}",
-      body.size(), kRetryAfterSeconds, body);
+      body.size(), kRetryAfterSeconds, head ? std::string() : body);
 }
 
 std::chrono::milliseconds AcceptBackoff::failed() {

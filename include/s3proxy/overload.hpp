@@ -19,13 +19,16 @@ namespace s3proxy {
 // A refused connection gets this long to take its answer (and, over TLS, to shake hands):
 // under overload a slow client must not hold a socket for a full idle timeout.
 inline constexpr std::chrono::seconds kRefusalTimeout{2};
-// What is read (and dropped) of a refused client's request before the socket closes, so
-// that closing does not reset the connection before the 503 arrives.
+// What is read (and dropped) of a refused client's request body before the socket closes,
+// so that closing does not reset the connection before the 503 arrives.
 inline constexpr std::size_t kRefusalDrainBytes = 64 * 1024;
+// A refused client's request header is read (to answer a HEAD without a body) up to this
+// size; a signed S3 request header is about 2 KiB.
+inline constexpr std::uint32_t kRefusalHeaderLimit = 16 * 1024;
 
-// The whole HTTP/1.1 answer to a refused connection: 503 with an S3 SlowDown error body,
-// Retry-After and Connection: close.
-std::string slow_down_response();
+// The whole HTTP/1.1 answer to a refused connection: 503 with an S3 SlowDown error body
+// (none for HEAD), Retry-After and Connection: close.
+std::string slow_down_response(bool head = false);
 
 // A failing accept() is retried after a pause that doubles from kFirstPause up to kMaxPause:
 // a loop that retried at once would spin a core at 100% for as long as the process is out
@@ -61,7 +64,12 @@ asio::awaitable<void> refuse_connection(Stream& stream, ConnectionGuard& guard) 
     if (hec) co_return;
   }
   guard.report_refused();
-  const std::string answer = slow_down_response();  // named: no temporaries inside co_await (GCC 12)
+  beast::flat_buffer buffer;
+  http::request_parser<http::empty_body> request;
+  request.header_limit(kRefusalHeaderLimit);
+  auto [rec, rn] = co_await http::async_read_header(stream, buffer, request, use_nothrow);
+  // Whatever the header read gave (a silent or garbled client too), the answer goes out.
+  const std::string answer = slow_down_response(!rec && request.get().method() == http::verb::head);
   auto [wec, wn] = co_await asio::async_write(stream, asio::buffer(answer), use_nothrow);
   if (wec) co_return;
   if constexpr (std::is_same_v<Stream, tls_stream>) {

@@ -367,6 +367,13 @@ TEST(SlowDownResponse, IsACompleteS3ErrorThatClosesTheConnection) {
   EXPECT_NE(res.body().find("<Code>SlowDown</Code>"), std::string::npos);
 }
 
+TEST(SlowDownResponse, HasNoBodyForHead) {
+  const std::string text = slow_down_response(/*head=*/true);
+  EXPECT_EQ(text.rfind("HTTP/1.1 503", 0), 0u);
+  EXPECT_EQ(text.find("<Error>"), std::string::npos);
+  EXPECT_EQ(text.substr(text.size() - 4), "\r\n\r\n");
+}
+
 TEST(MarkCutByShutdown, MakesACutWriteAFailedWriteAtError) {
   AuditRecord rec;
   rec.op = "PutObject";
