@@ -118,11 +118,47 @@ std::shared_ptr<ssl::context> make_server_tls(const ServerConfig& s) {
   return ctx;
 }
 
+// SIGHUP: reopen the audit file, then load the configuration file again and install it if
+// it is valid and changes nothing that needs a restart.
+void reload(ConfigStore& store, const ConfigLoader& load, AuditLog& audit, Metrics& metrics, RateLimiter& limiter) {
+  if (auto why = audit.reopen()) {
+    std::cerr << "s3-acl-proxy: cannot reopen the audit log, still writing to the old file: " << *why << "\n";
+    audit.event(Level::error, "audit_reopen_failed", boost::json::object{{"error", *why}});
+  }
+  if (!load) return;
+  const auto refuse = [&](const ConfigError& e) {
+    metrics.config_reload(false);
+    // ConfigError never holds a secret (config.hpp).
+    audit.event(Level::error, "reload_failed",
+                boost::json::object{{"key", e.key}, {"message", e.message}, {"kept", "the running configuration"}});
+  };
+  auto loaded = load();
+  if (auto* e = std::get_if<ConfigError>(&loaded)) return refuse(*e);
+  if (auto e = store.replace(std::move(std::get<Config>(loaded)))) return refuse(*e);
+
+  const auto now = store.current();
+  audit.set_min_level(min_level_of(now->audit.level));
+  std::vector<std::string> keys;
+  boost::json::array ids;
+  for (const auto& c : now->clients) {
+    keys.push_back(c.access_key_id);
+    ids.emplace_back(c.access_key_id);
+  }
+  limiter.retain(keys);
+  metrics.config_reload(true);
+  audit.event(Level::info, "reload",
+              boost::json::object{{"clients", std::move(ids)},
+                                  {"upstream_access_key_id", now->upstream.access_key_id},
+                                  {"acl_mode", to_string(now->acl.mode)},
+                                  {"acl_requests", to_string(now->acl.acl_requests)},
+                                  {"audit_level", now->audit.level}});
+}
+
 }  // namespace
 
-int run_server(const Config& config, AuditLog& audit, Metrics& metrics) {
+int run_server(const Config& config, AuditLog& audit, Metrics& metrics, ConfigLoader load) {
   // `config` holds what is bound at start-up (listeners, threads, TLS, endpoint, canary);
-  // everything read per request comes from the store.
+  // everything read per request comes from the store, which a reload may update.
   ConfigStore store(config);
   audit.set_min_level(min_level_of(config.audit.level));
   UpstreamHealth health(config.server.ready_window);
@@ -216,6 +252,17 @@ int run_server(const Config& config, AuditLog& audit, Metrics& metrics) {
                                   {"max_connections", config.server.max_connections},
                                   {"shutdown_grace_ms", config.server.shutdown_grace.count()}});
 
+  // SIGHUP: reopen the audit file and reload the configuration, as often as it comes.
+  asio::signal_set hangup(main_ioc, SIGHUP);
+  std::function<void()> await_hangup = [&] {
+    hangup.async_wait([&](const error_code& ec, int) {
+      if (ec) return;
+      reload(store, load, audit, metrics, limiter);
+      await_hangup();
+    });
+  };
+  await_hangup();
+
   // SIGTERM/SIGINT: drain, then cancel what the grace period did not see finish. A second
   // signal ends the grace period at once.
   asio::signal_set signals(main_ioc, SIGINT, SIGTERM);
@@ -261,6 +308,7 @@ int run_server(const Config& config, AuditLog& audit, Metrics& metrics) {
           w.connections.close_idle();
         });
       }
+      hangup.cancel();
       if (admin) admin->close();
       probe.stop();
       if (canary) canary->stop();
