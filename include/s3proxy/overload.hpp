@@ -58,12 +58,12 @@ std::optional<Failure> over_request_rate(const ProxyServices& services, const Co
 // closes it after reading at most kRefusalDrainBytes of what the client sent.
 template <class Stream>
 asio::awaitable<void> refuse_connection(Stream& stream, ConnectionGuard& guard) {
+  guard.report_refused();
   lowest(stream).expires_after(kRefusalTimeout);
   if constexpr (std::is_same_v<Stream, tls_stream>) {
     auto [hec] = co_await stream.async_handshake(ssl::stream_base::server, use_nothrow);
     if (hec) co_return;
   }
-  guard.report_refused();
   beast::flat_buffer buffer;
   http::request_parser<http::empty_body> request;
   request.header_limit(kRefusalHeaderLimit);
