@@ -67,6 +67,12 @@ EMFILE_WINDOW_S = 3.0
 EMFILE_MAX_CPU_S = 0.3
 
 _procs = []
+# Starts of a proxy whose port turned out to be taken, before the check gives up.
+BIND_RETRIES = 5
+
+
+class PortTaken(Exception):
+    pass
 
 
 def log_note(text):
@@ -88,11 +94,13 @@ class Proxy:
         self.url = f"http://127.0.0.1:{port}"
 
     def write(self, clients=((OLD_KEY, OLD_SECRET, None),), endpoint=RGW_ENDPOINT, upstream=(RGW_KEY, RGW_SECRET),
-              acl_mode="strip", audit_level="info", server_extra="", canary=None, listen_port=None, raw=None):
+              acl_mode="strip", audit_level="info", server_extra="", canary=None, raw=None):
         if raw is not None:
             text = raw
         else:
-            lines = ["[server]", f'listen = "127.0.0.1:{listen_port or self.port}"']
+            self.written = dict(clients=clients, endpoint=endpoint, upstream=upstream, acl_mode=acl_mode,
+                                audit_level=audit_level, server_extra=server_extra, canary=canary)
+            lines = ["[server]", f'listen = "127.0.0.1:{self.port}"']
             if self.admin:
                 lines.append(f'admin_listen = "127.0.0.1:{self.admin}"')
             lines += [server_extra, "", "[upstream]", f'endpoint = "{endpoint}"', 'region = "us-east-1"',
@@ -112,22 +120,40 @@ class Proxy:
         return self
 
     def start(self, nofile=None):
+        for _ in range(BIND_RETRIES):
+            try:
+                return self._start(nofile)
+            except PortTaken:
+                # The suite's ports lie inside the kernel's ephemeral range: a connection
+                # elsewhere on the machine may hold one for a while. Take the next ones.
+                self.port, self.admin = next_port(), (next_port() if self.admin else None)
+                self.url = f"http://127.0.0.1:{self.port}"
+                self.write(**self.written)
+        raise Failed(f"{self.name}: no free port after {BIND_RETRIES} tries")
+
+    def _start(self, nofile):
         cmd = [PROXY_BIN, "--config", self.conf]
         if nofile:
             cmd = ["/bin/bash", "-c", f'ulimit -n {nofile} && exec "$0" "$@"'] + cmd
         log = open(self.log_path, "ab")
+        starts = len(self.events("start"))
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
         _procs.append(self.proc)
         deadline = time.monotonic() + UP_WAIT_S
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                if "Address already in use" in self.last_log_line():
+                    raise PortTaken()
                 raise Failed(f"{self.name} exited with {self.proc.returncode}: {self.last_log_line()}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                if self.admin is None or self.http_get("/healthz")[0] == 200:
-                    return self
-            except OSError:
-                pass
+            # The start line is written once every listener is bound: a connection alone could
+            # reach someone else's socket on the port.
+            if len(self.events("start")) > starts:
+                try:
+                    socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                    if self.admin is None or self.http_get("/healthz")[0] == 200:
+                        return self
+                except OSError:
+                    pass
             time.sleep(0.05)
         raise Failed(f"{self.name} not up on {self.port}: {self.last_log_line()}")
 
@@ -205,7 +231,13 @@ class Proxy:
                      f"(alive: {self.proc.poll() is None})")
 
 
+# Proxies take ports from here on; the short-idle radosgw has PORT_BASE + 90.
+MAX_PROXY_PORT_OFFSET = 80
+
+
 def next_port(_counter=[0]):  # noqa: B006 - a counter shared by the calls
+    if _counter[0] >= MAX_PROXY_PORT_OFFSET:
+        raise Failed("the suite ran out of its ports")
     port = PORT_BASE + _counter[0]
     _counter[0] += 1
     return port
