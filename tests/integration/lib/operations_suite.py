@@ -558,7 +558,7 @@ class Suite:
         expect(throttled == slow, f"throttled_total{{rate_limit}} = {throttled}, expected {slow}")
 
     def accept_backs_off_when_out_of_file_descriptors(self):
-        p = self.proxy("emfile").write(server_extra="threads = 1").start(nofile=LOW_NOFILE)
+        p = self.proxy("emfile", admin=True).write(server_extra="threads = 1").start(nofile=LOW_NOFILE)
         conns = []
         try:
             for _ in range(EXHAUSTING_CONNECTIONS):
@@ -570,6 +570,8 @@ class Suite:
                 time.sleep(0.05)
             expect(open_descriptors(p.pid) >= LOW_NOFILE,
                    f"the proxy holds {open_descriptors(p.pid)} descriptors, not its limit of {LOW_NOFILE}")
+            # Now a scrape of the admin port waits in its backlog too: that accept loop must not spin either.
+            conns.append(socket.create_connection(("127.0.0.1", p.admin), timeout=5))
             time.sleep(0.5)  # into the back-off
             before = cpu_seconds(p.pid)
             time.sleep(EMFILE_WINDOW_S)
