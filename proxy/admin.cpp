@@ -1,6 +1,7 @@
 #include "s3proxy/admin.hpp"
 
 #include "s3proxy/metrics.hpp"
+#include "s3proxy/overload.hpp"
 
 namespace s3proxy {
 
@@ -34,12 +35,18 @@ void AdminServer::close() {
 }
 
 asio::awaitable<void> AdminServer::accept_loop() {
+  AcceptBackoff backoff;
+  asio::steady_timer pause(acceptor_.get_executor());
   for (;;) {
     auto [ec, socket] = co_await acceptor_.async_accept(use_nothrow);
     if (ec) {
       if (!acceptor_.is_open()) co_return;
+      // EMFILE and the like: retrying at once would spin the main thread (see AcceptBackoff).
+      pause.expires_after(backoff.failed());
+      co_await pause.async_wait(use_nothrow);
       continue;
     }
+    backoff.succeeded();
     asio::co_spawn(acceptor_.get_executor(), serve(std::move(socket)), asio::detached);
   }
 }

@@ -4,11 +4,13 @@
 #include <spdlog/async.h>
 #include <spdlog/async_logger.h>
 #include <spdlog/details/thread_pool.h>
-#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/details/file_helper.h>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cmath>
 #include <condition_variable>
 #include <mutex>
@@ -234,12 +236,42 @@ class FlushSignalSink final : public spdlog::sinks::sink {
   std::uint64_t flushed_ = 0;
 };
 
-std::shared_ptr<spdlog::sinks::sink> make_inner_sink(const std::string& path) {
-  if (path == "-") return std::make_shared<spdlog::sinks::stdout_sink_mt>();
-  return std::make_shared<spdlog::sinks::basic_file_sink_mt>(path, /*truncate=*/false);
-}
+// Appends to a file that can be opened anew at the same path (log rotation).
+class ReopenableFileSink final : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  explicit ReopenableFileSink(std::string path) : path_(std::move(path)), file_(open_file(path_)) {}
+
+  // The new file is opened before the old one is let go: a path that cannot be opened
+  // leaves the log writing where it did.
+  void reopen() {
+    auto fresh = open_file(path_);
+    std::lock_guard lock(mutex_);
+    file_->flush();
+    file_ = std::move(fresh);
+  }
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    spdlog::memory_buf_t formatted;
+    formatter_->format(msg, formatted);
+    file_->write(formatted);
+  }
+  void flush_() override { file_->flush(); }
+
+ private:
+  static std::unique_ptr<spdlog::details::file_helper> open_file(const std::string& path) {
+    auto file = std::make_unique<spdlog::details::file_helper>();
+    file->open(path, /*truncate=*/false);
+    return file;
+  }
+
+  std::string path_;
+  std::unique_ptr<spdlog::details::file_helper> file_;
+};
 
 }  // namespace
+
+Level min_level_of(std::string_view config_level) { return config_level == "warn" ? Level::warn : Level::info; }
 
 std::string_view level_name(Level level) {
   switch (level) {
@@ -334,7 +366,9 @@ std::string redact_query(std::string_view raw_query) {
 struct AuditLog::Impl {
   // Declared first so that it is destroyed last: the logger's queued lines need its thread.
   std::shared_ptr<spdlog::details::thread_pool> pool;
+  std::shared_ptr<ReopenableFileSink> file;  // null for stdout
   std::shared_ptr<FlushSignalSink> sink;
+  std::atomic<Level> min_level{Level::info};
   std::shared_ptr<spdlog::async_logger> logger;
   std::mutex flush_mu;  // keeps flush tickets in the order their flushes are queued
   std::uint64_t flushes_posted = 0;
@@ -343,7 +377,14 @@ struct AuditLog::Impl {
 AuditLog::AuditLog(const std::string& path) : impl_(std::make_unique<Impl>()) {
   // One writer thread keeps lines in the order they were queued.
   impl_->pool = std::make_shared<spdlog::details::thread_pool>(kQueueCapacity, 1);
-  impl_->sink = std::make_shared<FlushSignalSink>(make_inner_sink(path));
+  std::shared_ptr<spdlog::sinks::sink> inner;
+  if (path == "-") {
+    inner = std::make_shared<spdlog::sinks::stdout_sink_mt>();
+  } else {
+    impl_->file = std::make_shared<ReopenableFileSink>(path);
+    inner = impl_->file;
+  }
+  impl_->sink = std::make_shared<FlushSignalSink>(std::move(inner));
   // Not registered with spdlog's global registry: the audit log is not a diagnostic logger
   // and must not be reconfigured (level, pattern) by code that adjusts those.
   impl_->logger = std::make_shared<spdlog::async_logger>("s3proxy-audit", impl_->sink, impl_->pool,
@@ -358,7 +399,25 @@ AuditLog::~AuditLog() {
   impl_->pool.reset();  // joins the writer thread after it has drained the queue
 }
 
-void AuditLog::write(const AuditRecord& rec) { impl_->logger->info(to_json_line(rec)); }
+void AuditLog::write(const AuditRecord& rec) {
+  if (rec.level < impl_->min_level.load(std::memory_order_relaxed)) return;
+  impl_->logger->info(to_json_line(rec));
+}
+
+void AuditLog::set_min_level(Level level) { impl_->min_level.store(level, std::memory_order_relaxed); }
+
+Level AuditLog::min_level() const { return impl_->min_level.load(std::memory_order_relaxed); }
+
+std::optional<std::string> AuditLog::reopen() {
+  if (!impl_->file) return std::nullopt;
+  flush();  // what was queued before belongs to the old file
+  try {
+    impl_->file->reopen();
+  } catch (const std::exception& e) {
+    return std::string(e.what());
+  }
+  return std::nullopt;
+}
 
 void AuditLog::event(Level level, std::string_view event, boost::json::object fields) {
   boost::json::object obj;

@@ -153,10 +153,10 @@ void audit_outcome(AuditLog& audit, const CanaryOutcome& outcome) {
 }
 
 struct Canary::State {
-  State(asio::io_context& ioc, const UpstreamConfig& upstream, const CanaryConfig& cfg,
-        std::shared_ptr<ssl::context> tls, AuditLog& audit, Metrics& metrics, UpstreamHealth* health)
-      : pool(ioc.get_executor(), upstream, std::move(tls), metrics),
-        client(pool, upstream),
+  State(asio::io_context& ioc, UpstreamSource upstream, const CanaryConfig& cfg, std::shared_ptr<ssl::context> tls,
+        AuditLog& audit, Metrics& metrics, UpstreamHealth* health)
+      : pool(ioc.get_executor(), *upstream(), std::move(tls), metrics),
+        client(pool, std::move(upstream)),
         cfg(cfg),
         audit(audit),
         metrics(metrics),
@@ -166,7 +166,7 @@ struct Canary::State {
 
   UpstreamPool pool;
   S3Client client;
-  const CanaryConfig& cfg;
+  const CanaryConfig cfg;
   AuditLog& audit;
   Metrics& metrics;
   asio::steady_timer timer;
@@ -176,9 +176,13 @@ struct Canary::State {
   std::optional<std::string> reason = "the synthetic write check has not completed yet";
 };
 
+Canary::Canary(asio::io_context& ioc, UpstreamSource upstream, const CanaryConfig& cfg,
+               std::shared_ptr<ssl::context> tls, AuditLog& audit, Metrics& metrics, UpstreamHealth* health)
+    : state_(std::make_shared<State>(ioc, std::move(upstream), cfg, std::move(tls), audit, metrics, health)) {}
+
 Canary::Canary(asio::io_context& ioc, const UpstreamConfig& upstream, const CanaryConfig& cfg,
                std::shared_ptr<ssl::context> tls, AuditLog& audit, Metrics& metrics, UpstreamHealth* health)
-    : state_(std::make_shared<State>(ioc, upstream, cfg, std::move(tls), audit, metrics, health)) {}
+    : Canary(ioc, fixed_upstream(upstream), cfg, std::move(tls), audit, metrics, health) {}
 
 // No post here: the io_context may already be gone; a running loop sees the flag at its next step.
 Canary::~Canary() { state_->stopped = true; }

@@ -40,6 +40,11 @@ constexpr std::int64_t kMaxHeaderBytes = 1 << 20;
 // Every idle upstream connection holds a socket (and a TLS session); a few thousand is
 // far past what one proxy needs and still well inside default file-descriptor limits.
 constexpr std::int64_t kMaxIdleConnections = 4096;
+// Each client connection holds a socket and a few hundred KiB at most; a million is past
+// any file-descriptor limit, so a larger value is a typo.
+constexpr std::int64_t kMaxConnections = 1'000'000;
+// A request rate above this per key is no limit at all for one proxy.
+constexpr std::int64_t kMaxRequestsPerSecond = 1'000'000;
 // A day exceeds any sensible timeout or probe interval, so a larger value is most
 // likely milliseconds written where seconds were meant.
 constexpr milliseconds kMaxDuration = std::chrono::hours(24);
@@ -558,7 +563,8 @@ std::optional<HostPort> listen_address(const Section& s, std::string_view name) 
 
 ServerConfig parse_server(const Section& s, const Context& ctx) {
   s.allow_only({"listen", "admin_listen", "tls_cert_file", "tls_key_file", "domains", "threads", "idle_timeout",
-                "max_header_bytes", "ready_window", "body_timeout", "legacy_bucket_names"});
+                "max_header_bytes", "ready_window", "body_timeout", "legacy_bucket_names", "max_connections",
+                "shutdown_grace", "max_requests_per_second"});
   ServerConfig c;
   if (!s.has("listen")) s.fail("listen", "required");
   if (auto l = listen_address(s, "listen")) c.listen = *l;
@@ -587,6 +593,11 @@ ServerConfig parse_server(const Section& s, const Context& ctx) {
   c.legacy_bucket_names = s.boolean("legacy_bucket_names").value_or(false);
   c.max_header_bytes = static_cast<std::size_t>(
       s.integer("max_header_bytes", kMinHeaderBytes, kMaxHeaderBytes).value_or(static_cast<std::int64_t>(c.max_header_bytes)));
+  c.max_connections = static_cast<std::size_t>(
+      s.integer("max_connections", 1, kMaxConnections).value_or(static_cast<std::int64_t>(c.max_connections)));
+  c.shutdown_grace = s.duration("shutdown_grace").value_or(c.shutdown_grace);
+  c.max_requests_per_second =
+      static_cast<std::uint32_t>(s.integer("max_requests_per_second", 0, kMaxRequestsPerSecond).value_or(0));
   return c;
 }
 
@@ -657,7 +668,7 @@ constexpr std::string_view kMastodonSecretVar = "AWS_SECRET_ACCESS_KEY";
 ClientKey parse_client(const Section& s, const Context& ctx) {
   s.allow_only({"access_key_id", "secret_access_key", "secret_access_key_env", "secret_access_key_file", "from_env",
                 "upstream_access_key_id", "upstream_secret_access_key", "upstream_secret_access_key_env",
-                "upstream_secret_access_key_file"});
+                "upstream_secret_access_key_file", "max_requests_per_second"});
   ClientKey c;
   if (s.boolean("from_env").value_or(false)) {
     for (auto k : {"access_key_id", "secret_access_key", "secret_access_key_env", "secret_access_key_file"})
@@ -698,6 +709,8 @@ ClientKey parse_client(const Section& s, const Context& ctx) {
     if (auto why = access_key_id_problem(c.upstream_access_key_id)) s.fail("upstream_access_key_id", *why);
   }
   if (auto secret = read_secret(s, "upstream_secret_access_key", ctx)) c.upstream_secret_access_key = std::move(*secret);
+  if (auto rate = s.integer("max_requests_per_second", 0, kMaxRequestsPerSecond))
+    c.max_requests_per_second = static_cast<std::uint32_t>(*rate);
   return c;
 }
 
@@ -843,6 +856,15 @@ const ClientKey* find_client(const Config& config, std::string_view access_key_i
   return nullptr;
 }
 
+std::uint32_t request_rate_limit(const Config& config, const ClientKey& client) {
+  return client.max_requests_per_second.value_or(config.server.max_requests_per_second);
+}
+
+UpstreamSource fixed_upstream(UpstreamConfig upstream) {
+  auto fixed = std::make_shared<const UpstreamConfig>(std::move(upstream));
+  return [fixed] { return fixed; };
+}
+
 UpstreamIdentity upstream_identity(const Config& config, const ClientKey& client) {
   if (client.upstream_access_key_id.empty())
     return {config.upstream.access_key_id, config.upstream.secret_access_key};
@@ -925,8 +947,11 @@ std::string describe(const Config& config) {
   out << "\n";
   out << "threads:        " << effective_threads(s) << (s.threads == 0 ? " (hardware concurrency)" : "") << "\n";
   out << "limits:         idle timeout " << format_duration(s.idle_timeout) << ", request body within "
-      << format_duration(s.body_timeout) << ", headers up to " << s.max_header_bytes << " bytes\n";
+      << format_duration(s.body_timeout) << ", headers up to " << s.max_header_bytes << " bytes, "
+      << s.max_connections << " connections\n";
   out << "bucket names:   " << (s.legacy_bucket_names ? "legacy (upper case and '_' allowed)" : "S3 rules") << "\n";
+  out << "shutdown:       requests in flight get " << format_duration(s.shutdown_grace)
+      << " to finish, then are cancelled\n";
   out << "upstream:       " << to_string(u.scheme) << "://" << u.host_header << " region " << u.region << "\n";
   out << "  identity:     " << u.access_key_id << "\n";
   out << "  addressing:   " << (u.addressing == Addressing::path ? "path-style" : "virtual-hosted-style") << "\n";
@@ -940,7 +965,9 @@ std::string describe(const Config& config) {
   out << "clients:        " << config.clients.size() << "\n";
   for (const auto& c : config.clients) {
     out << "  " << c.access_key_id << " -> upstream as "
-        << (c.upstream_access_key_id.empty() ? u.access_key_id + " ([upstream])" : c.upstream_access_key_id) << "\n";
+        << (c.upstream_access_key_id.empty() ? u.access_key_id + " ([upstream])" : c.upstream_access_key_id);
+    if (const auto rate = request_rate_limit(config, c); rate != 0) out << ", at most " << rate << " requests/s";
+    out << "\n";
   }
   const auto& a = config.acl;
   out << "acl:            " << to_string(a.mode)

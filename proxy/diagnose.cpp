@@ -366,6 +366,8 @@ int run_diagnose_command(const Config& config, bool json, std::ostream& out, std
                    [&](std::exception_ptr e, DiagnosisReport r) {
                      if (e) crashed = e;
                      else report = std::move(r);
+                     // Idle pooled connections wait for the upstream to close them; end that so run() returns.
+                     pool.close_idle();
                    });
     ioc.run();
   }

@@ -44,7 +44,9 @@ int main(int argc, char** argv) {
   try {
     AuditLog audit(config.audit.path);
     Metrics metrics(kVersion);
-    return run_server(config, audit, metrics);
+    // SIGHUP reads the same file again.
+    const ConfigLoader reload = [path = cmd.config_path] { return load_config(path); };
+    return run_server(config, audit, metrics, reload);
   } catch (const std::exception& e) {
     std::cerr << "s3-acl-proxy: " << e.what() << "\n";
     return kExitRuntimeFailure;

@@ -97,6 +97,8 @@ constexpr std::array<std::string_view, 7> kAclHeaders = {"x-amz-acl",
                                                          "other"};
 constexpr std::array<std::string_view, 4> kAclRequestActions = {"rejected", "accepted_locally", "forwarded", "other"};
 constexpr std::array<std::string_view, 2> kCanaryResults = {"success", "failure"};
+constexpr std::array<std::string_view, 4> kThrottleReasons = {"max_connections", "rate_limit", "shutdown", "other"};
+constexpr std::array<std::string_view, 2> kReloadResults = {"success", "failure"};
 
 // Label values the proxy substitutes for codes it will not expose.
 constexpr std::string_view kOtherCode = "other";
@@ -332,6 +334,12 @@ struct Metrics::State {
   std::atomic<std::int64_t> client_connections{0};
   std::atomic<std::int64_t> upstream_connections{0};
   Counter upstream_reused;
+  Counter upstream_idle_closed;
+
+  std::array<Counter, kThrottleReasons.size()> throttled;
+  Counter accept_errors;
+  Counter internal_errors;
+  std::array<Counter, kReloadResults.size()> config_reloads;
 
   std::array<Counter, kCanaryResults.size()> canary_runs;
   mutable std::mutex canary_mutex;
@@ -342,6 +350,7 @@ struct Metrics::State {
   void render_errors(Writer& w) const;
   void render_acl(Writer& w) const;
   void render_connections(Writer& w) const;
+  void render_operations(Writer& w) const;
   void render_canary(Writer& w) const;
 };
 
@@ -392,6 +401,18 @@ void Metrics::upstream_connection(int delta) {
 }
 
 void Metrics::upstream_connection_reused() { bump(state_->upstream_reused); }
+
+void Metrics::upstream_idle_closed() { bump(state_->upstream_idle_closed); }
+
+void Metrics::throttled(std::string_view reason) {
+  bump(state_->throttled[label_index(kThrottleReasons, reason, exact)]);
+}
+
+void Metrics::accept_error() { bump(state_->accept_errors); }
+
+void Metrics::internal_error() { bump(state_->internal_errors); }
+
+void Metrics::config_reload(bool ok) { bump(state_->config_reloads[ok ? 0 : 1]); }
 
 void Metrics::canary(bool ok, std::chrono::duration<double> elapsed, std::chrono::system_clock::time_point when) {
   bump(state_->canary_runs[ok ? 0 : 1]);
@@ -505,6 +526,25 @@ void Metrics::State::render_connections(Writer& w) const {
   w.sample("upstream_connections", {}, format_int(upstream_connections.load(std::memory_order_relaxed)));
   w.family("upstream_connections_reused_total", "counter", "Upstream requests sent on a kept-alive connection.");
   w.sample("upstream_connections_reused_total", {}, format_uint(read(upstream_reused)));
+  w.family("upstream_idle_closed_total", "counter",
+           "Idle pooled upstream connections dropped because the upstream closed them while they waited.");
+  w.sample("upstream_idle_closed_total", {}, format_uint(read(upstream_idle_closed)));
+}
+
+void Metrics::State::render_operations(Writer& w) const {
+  w.family("throttled_total", "counter", "Connections and requests refused with 503 SlowDown, by reason.");
+  for (std::size_t r = 0; r + 1 < kThrottleReasons.size(); ++r) {
+    w.sample("throttled_total", {{"reason", kThrottleReasons[r]}}, format_uint(read(throttled[r])));
+  }
+  if (auto v = read(throttled.back()); v != 0) w.sample("throttled_total", {{"reason", "other"}}, format_uint(v));
+  w.family("accept_errors_total", "counter", "Failed accepts of client connections (EMFILE and the like).");
+  w.sample("accept_errors_total", {}, format_uint(read(accept_errors)));
+  w.family("internal_errors_total", "counter", "Connections closed because an unexpected exception reached them.");
+  w.sample("internal_errors_total", {}, format_uint(read(internal_errors)));
+  w.family("config_reloads_total", "counter", "Configuration reloads (SIGHUP), by result.");
+  for (std::size_t r = 0; r < kReloadResults.size(); ++r) {
+    w.sample("config_reloads_total", {{"result", kReloadResults[r]}}, format_uint(read(config_reloads[r])));
+  }
 }
 
 // The canary gauges stay without a sample until a check has run, so an alert on
@@ -537,6 +577,7 @@ std::string Metrics::render() const {
   state_->render_errors(w);
   state_->render_acl(w);
   state_->render_connections(w);
+  state_->render_operations(w);
   state_->render_canary(w);
   w.family("build_info", "gauge", "Always 1; the version label names the running build.");
   w.sample("build_info", {{"version", state_->version}}, "1");

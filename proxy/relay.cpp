@@ -3,9 +3,12 @@
 #include "s3proxy/acl_policy.hpp"
 #include "s3proxy/audit.hpp"
 #include "s3proxy/chunked.hpp"
+#include "s3proxy/config_store.hpp"
 #include "s3proxy/forward.hpp"
 #include "s3proxy/framing.hpp"
+#include "s3proxy/lifecycle.hpp"
 #include "s3proxy/metrics.hpp"
+#include "s3proxy/overload.hpp"
 #include "s3proxy/s3_client.hpp"
 #include "s3proxy/s3_error.hpp"
 #include "s3proxy/s3_request.hpp"
@@ -123,14 +126,14 @@ bool is_stale_connection_error(const error_code& ec) {
 template <class ClientStream>
 class Session {
  public:
-  Session(ClientStream& client, WorkerState& worker, std::string remote)
-      : client_(client), w_(worker), cfg_(worker.services.config), remote_(std::move(remote)) {}
+  Session(ClientStream& client, WorkerState& worker, ConnectionSlot& slot)
+      : client_(client), w_(worker), slot_(slot), cfg_(worker.services.config.current()), remote_(slot.remote) {}
 
   asio::awaitable<void> run() {
-    beast::flat_buffer buffer(cfg_.server.max_header_bytes + kBodyPiece);
+    beast::flat_buffer buffer(cfg_->server.max_header_bytes + kBodyPiece);
     for (;;) {
       RequestParser parser;
-      parser.header_limit(static_cast<std::uint32_t>(cfg_.server.max_header_bytes));
+      parser.header_limit(static_cast<std::uint32_t>(cfg_->server.max_header_bytes));
       parser.body_limit(boost::none);  // bodies are streamed, never held
       const HeadRead head = co_await read_request_head(buffer, parser);
       if (head.obs_fold || head.ec) {
@@ -143,11 +146,11 @@ class Session {
         }
         co_return;
       }
-      ++w_.in_flight;
+      RequestInFlight in_flight(slot_);
+      cfg_ = w_.services.config.current();  // this request's settings, to its end, whatever a reload does
       Exchange x = new_exchange();
       co_await handle(x, buffer, parser);
       finish(x);
-      --w_.in_flight;
       if (!x.keep_alive || w_.stopping.load()) co_return;
     }
   }
@@ -155,7 +158,8 @@ class Session {
  private:
   ClientStream& client_;
   WorkerState& w_;
-  const Config& cfg_;
+  ConnectionSlot& slot_;
+  std::shared_ptr<const Config> cfg_;
   std::string remote_;
   std::array<char, kBodyPiece> piece_{};
 
@@ -171,7 +175,7 @@ class Session {
   // The loop of http::async_read_header, with one more check on the raw bytes before the
   // parser sees them: a folded header line is refused, never joined.
   asio::awaitable<HeadRead> read_request_head(beast::flat_buffer& buffer, RequestParser& parser) {
-    lowest(client_).expires_after(cfg_.server.idle_timeout);
+    lowest(client_).expires_after(cfg_->server.idle_timeout);
     for (;;) {
       if (buffer.size() > 0) {
         if (has_obs_fold(as_view(buffer))) co_return HeadRead{{}, true};
@@ -212,7 +216,7 @@ class Session {
     Exchange x;
     x.rec.ts = w_.services.now();
     x.rec.remote = remote_;
-    x.body_deadline = x.started + cfg_.server.body_timeout;
+    x.body_deadline = x.started + cfg_->server.body_timeout;
     return x;
   }
 
@@ -242,7 +246,7 @@ class Session {
     const auto classified = classify(ClassifyInput{view.method, view.raw_path, view.raw_query,
                                                    sigv4::header_value(headers, "host").value_or(""),
                                                    sigv4::header_value(headers, "x-amz-copy-source").has_value(),
-                                                   cfg_.server.domains, cfg_.server.legacy_bucket_names});
+                                                   cfg_->server.domains, cfg_->server.legacy_bucket_names});
     if (!classified) co_return co_await answer_error(x, classified.failure());
     const S3Target& s3 = classified.value();
     x.rec.op = std::string(op_name(s3.op));
@@ -252,7 +256,7 @@ class Session {
 
     // Verify the client.
     const auto lookup = [this](std::string_view id) -> const Secret* {
-      const ClientKey* c = find_client(cfg_, id);
+      const ClientKey* c = find_client(*cfg_, id);
       return c ? &c->secret_access_key : nullptr;
     };
     auto verified = sigv4::verify(view, lookup, w_.services.now());
@@ -261,11 +265,12 @@ class Session {
       if (auto claimed = sigv4::parse_auth(view)) x.rec.access_key_id = text::bounded(claimed->credential.access_key_id);
       co_return co_await answer_error(x, verified.failure());
     }
-    const ClientKey& client = *find_client(cfg_, verified->params.credential.access_key_id);
+    const ClientKey& client = *find_client(*cfg_, verified->params.credential.access_key_id);
     x.rec.access_key_id = client.access_key_id;
+    if (auto slow = over_request_rate(w_.services, *cfg_, client)) co_return co_await answer_error(x, *slow);
 
     // Apply the ACL policy.
-    const AclDecision acl = decide_acl(cfg_.acl.mode, cfg_.acl.acl_requests, s3, view.method, headers, view.raw_query);
+    const AclDecision acl = decide_acl(cfg_->acl.mode, cfg_->acl.acl_requests, s3, view.method, headers, view.raw_query);
     x.rec.acl_action = std::string(action_name(acl.action));
     x.rec.acl_headers = acl.headers;
     for (const auto& [name, value] : acl.headers) {
@@ -281,7 +286,7 @@ class Session {
     const auto length = parser.content_length();
     auto plan = plan_forward(ForwardInput{view, s3, verified.value(), acl,
                                           length ? std::optional<std::uint64_t>(*length) : std::nullopt, parser.chunked(),
-                                          upstream_identity(cfg_, client), cfg_.upstream, w_.services.now()});
+                                          upstream_identity(*cfg_, client), cfg_->upstream, w_.services.now()});
     if (!plan) co_return co_await answer_error(x, plan.failure());
 
     co_await exchange_with_upstream(x, buffer, parser, verified.value(), plan.value());
@@ -331,7 +336,7 @@ class Session {
 
     const std::string head = plan.serialize_head(expect_continue);
     auto& up_tcp = lowest(up);
-    up_tcp.expires_after(cfg_.upstream.read_timeout);
+    up_tcp.expires_after(cfg_->upstream.read_timeout);
     if (auto [ec, n] = co_await asio::async_write(up, asio::buffer(head), use_nothrow); ec) {
       if (stale(ec)) co_return Attempt::retry_on_fresh_connection;
       const Failure failure = upstream_failure(ec);
@@ -400,7 +405,7 @@ class Session {
       co_await send_continue(x);
       co_return ContinueStep::send_body;
     }
-    up_tcp.expires_after(cfg_.upstream.read_timeout);
+    up_tcp.expires_after(cfg_->upstream.read_timeout);
     auto [ec, n] = co_await http::async_read_header(up, up_buffer, *response, use_nothrow);
     if (ec) {
       if (stale(ec)) co_return ContinueStep::stale;
@@ -425,7 +430,7 @@ class Session {
   template <class UpStream>
   asio::awaitable<error_code> read_response_head(UpStream& up, beast::flat_buffer& up_buffer,
                                                  std::optional<ResponseParser>& response, const ForwardPlan& plan) {
-    lowest(up).expires_after(cfg_.upstream.read_timeout);
+    lowest(up).expires_after(cfg_->upstream.read_timeout);
     auto [ec, n] = co_await http::async_read_header(up, up_buffer, *response, use_nothrow);
     while (!ec && response->get().result() == http::status::continue_) {
       response.emplace();
@@ -462,7 +467,7 @@ class Session {
     const auto now = std::chrono::steady_clock::now();
     if (now >= x.body_deadline) co_return std::pair{error_code(beast::error::timeout), std::string_view{}};
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(x.body_deadline - now);
-    lowest(client_).expires_after(std::min<std::chrono::milliseconds>(cfg_.server.idle_timeout, left));
+    lowest(client_).expires_after(std::min<std::chrono::milliseconds>(cfg_->server.idle_timeout, left));
     auto [ec, n] = co_await http::async_read(client_, buffer, parser, use_nothrow);
     if (ec == http::error::need_buffer) ec = {};
     co_return std::pair{ec, std::string_view(piece_.data(), piece_.size() - body.size)};
@@ -497,7 +502,7 @@ class Session {
       // upstream complete the object is released only once the whole body verified, and
       // never a byte beyond the Content-Length the upstream was told.
       for (const auto& out : transform.take_output()) {
-        up_tcp.expires_after(cfg_.upstream.read_timeout);
+        up_tcp.expires_after(cfg_->upstream.read_timeout);
         auto [wec, wn] = co_await asio::async_write(up, out, use_nothrow);
         if (wec) {
           result.upstream_ec = wec;
@@ -534,7 +539,7 @@ class Session {
 
     http::response_serializer<http::buffer_body> sr{res};
     x.client = ClientState::response_started;
-    lowest(client_).expires_after(cfg_.server.idle_timeout);
+    lowest(client_).expires_after(cfg_->server.idle_timeout);
     if (auto [ec, n] = co_await http::async_write_header(client_, sr, use_nothrow); ec) {
       x.keep_alive = false;
       co_return;
@@ -544,7 +549,7 @@ class Session {
     while (!response.is_done()) {
       res.body().data = piece_.data();
       res.body().size = piece_.size();
-      lowest(up).expires_after(cfg_.upstream.read_timeout);
+      lowest(up).expires_after(cfg_->upstream.read_timeout);
       auto [ec, n] = co_await http::async_read(up, up_buffer, response, use_nothrow);
       if (ec == http::error::need_buffer) ec = {};
       if (ec) {
@@ -560,7 +565,7 @@ class Session {
       res.body().data = piece_.data();
       res.body().size = got;
       res.body().more = !response.is_done();
-      lowest(client_).expires_after(cfg_.server.idle_timeout);
+      lowest(client_).expires_after(cfg_->server.idle_timeout);
       auto [wec, wn] = co_await http::async_write(client_, sr, use_nothrow);
       if (wec == http::error::need_buffer) wec = {};
       if (wec) {
@@ -588,7 +593,7 @@ class Session {
     while (!response.is_done()) {
       res.body().data = piece_.data();
       res.body().size = piece_.size();
-      lowest(up).expires_after(cfg_.upstream.read_timeout);
+      lowest(up).expires_after(cfg_->upstream.read_timeout);
       auto [ec, n] = co_await http::async_read(up, up_buffer, response, use_nothrow);
       if (ec == http::error::need_buffer) ec = {};
       const std::size_t got = piece_.size() - res.body().size;
@@ -612,7 +617,7 @@ class Session {
     out.prepare_payload();
     out.keep_alive(x.keep_alive && !w_.stopping.load());
     x.client = ClientState::response_started;
-    lowest(client_).expires_after(cfg_.server.idle_timeout);
+    lowest(client_).expires_after(cfg_->server.idle_timeout);
     auto [wec, wn] = co_await http::async_write(client_, out, use_nothrow);
     if (wec) x.keep_alive = false;
   }
@@ -649,7 +654,7 @@ class Session {
       x.rec.s3_message = text::bounded(embedded->message, kMaxAuditedMessage);
       x.embedded_error = true;
       if (auto clean = sanitize_error_xml(*body)) *body = std::move(*clean);
-    } else if (cfg_.upstream.verify_writes && (plan.op == Op::PutObject || plan.op == Op::CompleteMultipartUpload ||
+    } else if (cfg_->upstream.verify_writes && (plan.op == Op::PutObject || plan.op == Op::CompleteMultipartUpload ||
                                                plan.op == Op::CopyObject)) {
       auto missing = co_await find_phantom(x, res[http::field::etag], plan.op);
       if (missing) {
@@ -683,7 +688,7 @@ class Session {
 
   asio::awaitable<void> send_continue(Exchange& x) {
     static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-    lowest(client_).expires_after(cfg_.server.idle_timeout);
+    lowest(client_).expires_after(cfg_->server.idle_timeout);
     co_await asio::async_write(client_, asio::buffer(kContinue.data(), kContinue.size()), use_nothrow);
     x.client = ClientState::continue_sent;
   }
@@ -722,7 +727,7 @@ class Session {
     res.prepare_payload();
     if (x.rec.method == "HEAD") res.content_length(0);
     x.client = ClientState::response_started;
-    lowest(client_).expires_after(cfg_.server.idle_timeout);
+    lowest(client_).expires_after(cfg_->server.idle_timeout);
     co_await http::async_write(client_, res, use_nothrow);
   }
 
@@ -752,6 +757,7 @@ class Session {
   void finish(Exchange& x) {
     using namespace std::chrono;
     x.rec.duration_ms = duration<double, std::milli>(steady_clock::now() - x.started).count();
+    if (slot_.cut_by_shutdown) mark_cut_by_shutdown(x.rec);
     classify_outcome(x.rec, x.is_write, x.auth_failed);
     if (x.truncated) {
       x.rec.level = Level::error;
@@ -794,31 +800,42 @@ std::string remote_of(const tcp::socket& s) {
 }  // namespace
 
 asio::awaitable<void> serve_connection(tcp::socket socket, WorkerState& worker) {
+  ConnectionGuard guard(worker.connections, remote_of(socket));
   set_keepalive_options(socket);
-  std::string remote = remote_of(socket);
-  worker.services.metrics.client_connection(+1);
   plain_stream stream(std::move(socket));
-  Session<plain_stream> session(stream, worker, std::move(remote));
-  co_await session.run();
-  error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
-  worker.services.metrics.client_connection(-1);
+  guard.on_close([&stream] { stream.close(); });
+  try {
+    if (!guard.admitted()) co_return co_await refuse_connection(stream, guard);
+    Session<plain_stream> session(stream, worker, guard.slot());
+    co_await session.run();
+    error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  } catch (const std::exception& e) {
+    guard.report_internal_error(e.what());
+  } catch (...) {
+    guard.report_internal_error("unknown exception");
+  }
 }
 
 asio::awaitable<void> serve_tls_connection(tcp::socket socket, ssl::context& tls, WorkerState& worker) {
+  ConnectionGuard guard(worker.connections, remote_of(socket));
   set_keepalive_options(socket);
-  std::string remote = remote_of(socket);
-  worker.services.metrics.client_connection(+1);
   tls_stream stream(std::move(socket), tls);
-  lowest(stream).expires_after(worker.services.config.server.idle_timeout);
-  auto [ec] = co_await stream.async_handshake(ssl::stream_base::server, use_nothrow);
-  if (!ec) {
-    Session<tls_stream> session(stream, worker, std::move(remote));
+  guard.on_close([&stream] { lowest(stream).close(); });
+  try {
+    if (!guard.admitted()) co_return co_await refuse_connection(stream, guard);
+    lowest(stream).expires_after(worker.services.config.current()->server.idle_timeout);
+    auto [ec] = co_await stream.async_handshake(ssl::stream_base::server, use_nothrow);
+    if (ec) co_return;
+    Session<tls_stream> session(stream, worker, guard.slot());
     co_await session.run();
     lowest(stream).expires_after(std::chrono::seconds(5));
     co_await stream.async_shutdown(use_nothrow);
+  } catch (const std::exception& e) {
+    guard.report_internal_error(e.what());
+  } catch (...) {
+    guard.report_internal_error("unknown exception");
   }
-  worker.services.metrics.client_connection(-1);
 }
 
 }  // namespace s3proxy

@@ -127,8 +127,13 @@ std::string describe_failure(const S3Response& r) {
   return out;
 }
 
+S3Client::S3Client(UpstreamPool& pool, UpstreamSource upstream, Clock now)
+    : pool_(pool),
+      upstream_(std::move(upstream)),
+      now_(now ? std::move(now) : Clock([] { return std::chrono::system_clock::now(); })) {}
+
 S3Client::S3Client(UpstreamPool& pool, const UpstreamConfig& cfg, Clock now)
-    : pool_(pool), cfg_(cfg), now_(now ? std::move(now) : Clock([] { return std::chrono::system_clock::now(); })) {}
+    : S3Client(pool, fixed_upstream(cfg), std::move(now)) {}
 
 asio::awaitable<S3Response> S3Client::send(S3ClientRequest req) {
   for (int attempt_no = 0;; ++attempt_no) {
@@ -140,7 +145,8 @@ asio::awaitable<S3Response> S3Client::send(S3ClientRequest req) {
 
 asio::awaitable<S3Response> S3Client::attempt(const S3ClientRequest& req, bool& retryable) {
   S3Response out;
-  const PreparedRequest prepared = prepare_request(req, cfg_, now_());
+  const std::shared_ptr<const UpstreamConfig> cfg = upstream_();  // held to the end of the exchange
+  const PreparedRequest prepared = prepare_request(req, *cfg, now_());
   auto [aec, conn] = co_await pool_.acquire(prepared.host);
   if (aec) {
     out.transport = aec;
@@ -156,7 +162,7 @@ asio::awaitable<S3Response> S3Client::attempt(const S3ClientRequest& req, bool& 
   bool reusable = false;
   // Named, not a temporary inside co_await: GCC 12 destroys such temporaries twice.
   const auto run = [&](auto& stream) {
-    return exchange(stream, request, cfg_.read_timeout, out, header_received, reusable);
+    return exchange(stream, request, cfg->read_timeout, out, header_received, reusable);
   };
   co_await std::visit(run, conn->stream);
   retryable = !header_received && conn->reused && is_stale_connection_error(out.transport);

@@ -4,6 +4,8 @@
 
 #include <openssl/ssl.h>
 
+#include <algorithm>
+
 #include <sys/socket.h>
 
 namespace s3proxy {
@@ -42,24 +44,41 @@ std::shared_ptr<ssl::context> make_upstream_tls_context(const UpstreamConfig& cf
 
 UpstreamPool::UpstreamPool(asio::any_io_executor ex, const UpstreamConfig& cfg, std::shared_ptr<ssl::context> tls,
                            Metrics& metrics)
-    : ex_(std::move(ex)), cfg_(cfg), tls_(std::move(tls)), metrics_(metrics), resolver_(ex_) {}
+    : ex_(std::move(ex)), cfg_(cfg), tls_(std::move(tls)), metrics_(metrics), resolver_(ex_) {
+  cfg_.secret_access_key = Secret();  // the pool connects; it never signs
+}
 
-UpstreamPool::~UpstreamPool() { close_idle(); }
+UpstreamPool::~UpstreamPool() {
+  close_idle();
+  for (auto* conn : in_use_) close_socket(*conn);  // owned by requests that will never run again
+}
 
 void UpstreamPool::close_idle() {
-  for (auto& c : idle_) discard(std::move(c));
+  auto idle = std::move(idle_);
   idle_.clear();
+  for (auto& c : idle) discard(std::move(c));
+}
+
+void UpstreamPool::cancel_all() {
+  cancelled_ = true;
+  close_idle();
+  // The requests holding these still own them and hand them back to discard().
+  for (auto* conn : in_use_) close_socket(*conn);
 }
 
 asio::awaitable<std::pair<error_code, UpstreamConnectionPtr>> UpstreamPool::acquire(const std::string& host) {
+  if (cancelled_) co_return std::pair{error_code(asio::error::operation_aborted), UpstreamConnectionPtr{}};
   const auto now = std::chrono::steady_clock::now();
   while (!idle_.empty()) {
     // Most recently used first: it is the least likely to have been closed.
     auto conn = std::move(idle_.back());
     idle_.pop_back();
+    error_code ignored;
+    conn->tcp().socket().cancel(ignored);  // ends its readiness wait (which then finds it gone)
     if (conn->host == host && now - conn->idle_since < kMaxIdleAge && still_open(conn->tcp())) {
       conn->reused = true;
       metrics_.upstream_connection_reused();
+      in_use_.insert(conn.get());
       co_return std::pair{error_code{}, std::move(conn)};
     }
     discard(std::move(conn));
@@ -68,17 +87,23 @@ asio::awaitable<std::pair<error_code, UpstreamConnectionPtr>> UpstreamPool::acqu
   const std::string port = std::to_string(cfg_.port);  // named: see relay.cpp on temporaries in co_await
   auto [rec, endpoints] = co_await resolver_.async_resolve(cfg_.host, port, use_nothrow);
   if (rec) co_return std::pair{rec, UpstreamConnectionPtr{}};
+  if (cancelled_) co_return std::pair{error_code(asio::error::operation_aborted), UpstreamConnectionPtr{}};
 
   auto conn = std::make_unique<UpstreamConnection>(UpstreamConnection{
       cfg_.scheme == Scheme::https ? std::variant<plain_stream, tls_stream>(std::in_place_type<tls_stream>, ex_, *tls_)
                                    : std::variant<plain_stream, tls_stream>(std::in_place_type<plain_stream>, ex_),
       host, now, false});
   auto& tcp = conn->tcp();
+  in_use_.insert(conn.get());  // from here on a shutdown can cut the connect and the handshake
   tcp.expires_after(cfg_.connect_timeout);
   auto [cec, ep] = co_await tcp.async_connect(endpoints, use_nothrow);
-  if (cec) co_return std::pair{cec, UpstreamConnectionPtr{}};
+  if (cec || !tcp.socket().is_open()) {
+    in_use_.erase(conn.get());
+    co_return std::pair{cec ? cec : error_code(asio::error::operation_aborted), UpstreamConnectionPtr{}};
+  }
   tcp.socket().set_option(tcp::no_delay(true));
   metrics_.upstream_connection(+1);
+  conn->counted = true;
 
   if (auto* tls = std::get_if<tls_stream>(&conn->stream)) {
     // SNI and host name verification use the name the request addresses (bucket.host in
@@ -102,23 +127,55 @@ asio::awaitable<std::pair<error_code, UpstreamConnectionPtr>> UpstreamPool::acqu
 
 void UpstreamPool::release(UpstreamConnectionPtr conn) {
   if (!conn) return;
-  if (idle_.size() >= cfg_.max_idle_connections) {
+  if (cancelled_ || idle_.size() >= cfg_.max_idle_connections || !conn->tcp().socket().is_open()) {
     discard(std::move(conn));
     return;
   }
+  in_use_.erase(conn.get());
   conn->idle_since = std::chrono::steady_clock::now();
   conn->tcp().expires_never();
+  watch_idle(*conn);
   idle_.push_back(std::move(conn));
 }
 
 void UpstreamPool::discard(UpstreamConnectionPtr conn) {
   if (!conn) return;
-  error_code ignored;
-  if (conn->tcp().socket().is_open()) {
-    conn->tcp().socket().shutdown(tcp::socket::shutdown_both, ignored);
-    conn->tcp().socket().close(ignored);
-    metrics_.upstream_connection(-1);
+  in_use_.erase(conn.get());
+  close_socket(*conn);
+}
+
+void UpstreamPool::close_socket(UpstreamConnection& conn) {
+  auto& socket = conn.tcp().socket();
+  if (socket.is_open()) {
+    error_code ignored;
+    socket.shutdown(tcp::socket::shutdown_both, ignored);
+    socket.close(ignored);
   }
+  // Once per connection, and only for one that got as far as being counted (a shutdown may
+  // close one while it is still connecting).
+  if (conn.counted) metrics_.upstream_connection(-1);
+  conn.counted = false;
+}
+
+void UpstreamPool::watch_idle(UpstreamConnection& conn) {
+  const std::uint64_t round = ++conn.idle_round;
+  conn.tcp().socket().async_wait(
+      tcp::socket::wait_read,
+      [this, alive = std::weak_ptr<int>(alive_), c = &conn, round](const error_code& ec) {
+        // Aborted: taken for a request, or closed (by close_idle, cancel_all or the pool's end).
+        if (ec == asio::error::operation_aborted || alive.expired()) return;
+        drop_idle(c, round);
+      });
+}
+
+void UpstreamPool::drop_idle(UpstreamConnection* conn, std::uint64_t round) {
+  // Readable while idle means EOF, a reset or bytes no request asked for: never reusable.
+  const auto it = std::find_if(idle_.begin(), idle_.end(), [&](const auto& c) { return c.get() == conn; });
+  if (it == idle_.end() || conn->idle_round != round) return;  // taken (and maybe returned) meanwhile
+  UpstreamConnectionPtr dropped = std::move(*it);
+  idle_.erase(it);
+  metrics_.upstream_idle_closed();
+  discard(std::move(dropped));
 }
 
 }  // namespace s3proxy

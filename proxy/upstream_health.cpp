@@ -48,10 +48,10 @@ bool probe_due(std::optional<UpstreamHealth::clock::time_point> last_answer, Ups
 }
 
 struct UpstreamProbe::State {
-  State(asio::io_context& ioc, const UpstreamConfig& upstream, std::shared_ptr<ssl::context> tls, Metrics& metrics,
+  State(asio::io_context& ioc, UpstreamSource upstream, std::shared_ptr<ssl::context> tls, Metrics& metrics,
         UpstreamHealth& health, std::string bucket)
-      : pool(ioc.get_executor(), upstream, std::move(tls), metrics),
-        client(pool, upstream),
+      : pool(ioc.get_executor(), *upstream(), std::move(tls), metrics),
+        client(pool, std::move(upstream)),
         health(health),
         bucket(std::move(bucket)),
         timer(ioc) {
@@ -66,9 +66,13 @@ struct UpstreamProbe::State {
   std::atomic<bool> stopped{false};
 };
 
+UpstreamProbe::UpstreamProbe(asio::io_context& ioc, UpstreamSource upstream, std::shared_ptr<ssl::context> tls,
+                             Metrics& metrics, UpstreamHealth& health, std::string bucket)
+    : state_(std::make_shared<State>(ioc, std::move(upstream), std::move(tls), metrics, health, std::move(bucket))) {}
+
 UpstreamProbe::UpstreamProbe(asio::io_context& ioc, const UpstreamConfig& upstream, std::shared_ptr<ssl::context> tls,
                              Metrics& metrics, UpstreamHealth& health, std::string bucket)
-    : state_(std::make_shared<State>(ioc, upstream, std::move(tls), metrics, health, std::move(bucket))) {}
+    : UpstreamProbe(ioc, fixed_upstream(upstream), std::move(tls), metrics, health, std::move(bucket)) {}
 
 // No post here: the io_context may already be gone; a running loop sees the flag at its next tick.
 UpstreamProbe::~UpstreamProbe() { state_->stopped = true; }

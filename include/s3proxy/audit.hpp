@@ -39,6 +39,10 @@ struct AuditRecord {
   std::string payload_mode;  // as the client sent it, e.g. "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
 };
 
+// The minimum level of request lines for [audit] level: "warn" keeps only problems;
+// "debug" and "info" keep every line (the proxy writes no debug lines).
+Level min_level_of(std::string_view config_level);
+
 // Sets event and level from the outcome, first rule that applies:
 //   auth_failed                                   -> auth_failed / warn
 //   acl_action "rejected" (PUT ?acl answered 501) -> acl_rejected / warn
@@ -80,12 +84,24 @@ class AuditLog {
   AuditLog(const AuditLog&) = delete;
   AuditLog& operator=(const AuditLog&) = delete;
 
+  // Written only when rec.level is at least the minimum level (see set_min_level).
   void write(const AuditRecord& rec);
   // A line that is not a request: ts, level and event first, then fields (fields named
   // ts, level or event are ignored).
   void event(Level level, std::string_view event, boost::json::object fields);
   // Returns once every line queued before the call is written and flushed to the file.
   void flush();
+
+  // Request lines below `level` are dropped from now on; lines that are not requests
+  // (start, reload, canary, shutdown...) are always written. Thread-safe.
+  void set_min_level(Level level);
+  [[nodiscard]] Level min_level() const;
+
+  // Opens the file at its path anew, for log rotation (mv the file away, then SIGHUP):
+  // lines queued before the call end up in the old file, later ones in a new file at the
+  // path. When the path cannot be opened the old file is kept and the reason returned.
+  // Nothing to do for stdout.
+  std::optional<std::string> reopen();
 
  private:
   struct Impl;

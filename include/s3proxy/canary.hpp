@@ -72,8 +72,13 @@ void audit_outcome(AuditLog& audit, const CanaryOutcome& outcome);
 // for /readyz, the audit log and the metrics.
 class Canary {
  public:
-  // Every reference must outlive the io_context's run; tls may be null for http.
-  // health, when given, learns of each answer the upstream gives the check.
+  // audit, metrics and health must outlive the io_context's run; tls may be null for http.
+  // health, when given, learns of each answer the upstream gives the check. Each check is
+  // signed with the upstream settings `upstream` gives when it starts (a reload may rotate
+  // the key); cfg is copied.
+  Canary(asio::io_context& ioc, UpstreamSource upstream, const CanaryConfig& cfg, std::shared_ptr<ssl::context> tls,
+         AuditLog& audit, Metrics& metrics, UpstreamHealth* health = nullptr);
+  // Always these upstream settings (a copy).
   Canary(asio::io_context& ioc, const UpstreamConfig& upstream, const CanaryConfig& cfg,
          std::shared_ptr<ssl::context> tls, AuditLog& audit, Metrics& metrics, UpstreamHealth* health = nullptr);
   ~Canary();

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -43,6 +44,9 @@ struct ClientKey {
   // Both empty: re-sign with [upstream]'s identity.
   std::string upstream_access_key_id;
   Secret upstream_secret_access_key;
+  // Requests per second this key may make (token bucket, burst = rate); absent: the
+  // [server] default; 0: no limit.
+  std::optional<std::uint32_t> max_requests_per_second;
 };
 
 struct ServerConfig {
@@ -62,6 +66,13 @@ struct ServerConfig {
   // Admit the legacy bucket names RGW and MinIO accept (upper case, '_', up to 255).
   bool legacy_bucket_names = false;
   std::size_t max_header_bytes = 16384;
+  // Client connections served at once; a connection beyond it is answered 503 SlowDown and closed.
+  std::size_t max_connections = 4096;
+  // After SIGTERM/SIGINT, requests in flight get this long to finish before they are cancelled
+  // (Kubernetes' default termination grace period is 30 s; leave room to exit inside it).
+  std::chrono::milliseconds shutdown_grace{25000};
+  // Default per-access-key request rate for [[clients]] without their own; 0: no limit.
+  std::uint32_t max_requests_per_second = 0;
 };
 
 struct UpstreamConfig {
@@ -134,6 +145,18 @@ std::optional<std::string> process_env(std::string_view name);
 std::string describe(const Config& config);
 
 const ClientKey* find_client(const Config& config, std::string_view access_key_id);
+
+// The request rate a client key is held to: its own max_requests_per_second, else the
+// [server] default; 0 means no limit.
+std::uint32_t request_rate_limit(const Config& config, const ClientKey& client);
+
+// Where a long-lived component (S3 client, canary, readiness probe) reads the upstream
+// settings: the ones current at each call, since a reload may replace them. The caller
+// holds the pointer for as long as it uses the settings, so a reload never frees them
+// under it.
+using UpstreamSource = std::function<std::shared_ptr<const UpstreamConfig>()>;
+// A source that always gives (a copy of) these settings.
+UpstreamSource fixed_upstream(UpstreamConfig upstream);
 
 // The identity a client's requests are re-signed with upstream.
 struct UpstreamIdentity {

@@ -64,6 +64,18 @@ class Metrics {
   void client_connection(int delta);
   void upstream_connection(int delta);
   void upstream_connection_reused();
+  // An idle pooled upstream connection dropped because the upstream closed it (or sent
+  // bytes nobody asked for) while it waited for reuse.
+  void upstream_idle_closed();
+  // A connection or request refused for overload. reason is "max_connections",
+  // "rate_limit" or "shutdown" (anything else counts as "other").
+  void throttled(std::string_view reason);
+  // accept() failed (EMFILE, ENFILE, ENOBUFS...).
+  void accept_error();
+  // An exception reached a connection's boundary (a bug): the connection was closed.
+  void internal_error();
+  // A configuration reload (SIGHUP) was applied (ok) or refused.
+  void config_reload(bool ok);
   // The outcome of one synthetic write check that finished at `when`.
   void canary(bool ok, std::chrono::duration<double> elapsed, std::chrono::system_clock::time_point when);
 

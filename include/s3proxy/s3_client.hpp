@@ -70,7 +70,10 @@ class S3Client {
  public:
   using Clock = std::function<std::chrono::system_clock::time_point()>;
 
-  // The pool and cfg must outlive the client and belong to the executor it runs on.
+  // The pool must outlive the client and belong to the executor it runs on. Each request is
+  // signed with the settings `upstream` gives when it starts (they may change on reload).
+  S3Client(UpstreamPool& pool, UpstreamSource upstream, Clock now = {});
+  // Always these settings (a copy).
   S3Client(UpstreamPool& pool, const UpstreamConfig& cfg, Clock now = {});
 
   asio::awaitable<S3Response> send(S3ClientRequest req);
@@ -98,7 +101,7 @@ class S3Client {
   asio::awaitable<S3Response> attempt(const S3ClientRequest& req, bool& retryable);
 
   UpstreamPool& pool_;
-  const UpstreamConfig& cfg_;
+  UpstreamSource upstream_;
   Clock now_;
   std::function<void()> on_answer_;
 };

@@ -5,7 +5,9 @@
 #include "s3proxy/net.hpp"
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
+#include <unordered_set>
 #include <string>
 #include <variant>
 #include <vector>
@@ -19,6 +21,8 @@ struct UpstreamConnection {
   std::string host;  // the Host (and SNI name) this connection was opened for
   std::chrono::steady_clock::time_point idle_since;
   bool reused = false;
+  std::uint64_t idle_round = 0;  // which stay in the idle list a pending readiness wait belongs to
+  bool counted = false;          // connected and counted in the upstream_connections gauge
 
   beast::tcp_stream& tcp() {
     return std::visit([](auto& s) -> beast::tcp_stream& { return lowest(s); }, stream);
@@ -29,10 +33,17 @@ using UpstreamConnectionPtr = std::unique_ptr<UpstreamConnection>;
 // Builds the client-side TLS context for https upstreams (peer verification and SNI on by default).
 std::shared_ptr<ssl::context> make_upstream_tls_context(const UpstreamConfig&);
 
+// An idle connection waits with a readiness wait pending on its socket: the moment the
+// upstream closes it (or sends anything, which no request asked for) it is dropped, rather
+// than sitting in CLOSE_WAIT until the next request finds it dead.
 class UpstreamPool {
  public:
+  // Keeps its own copy of the connection settings (endpoint, timeouts, TLS; no secret):
+  // the pool outlives any one configuration snapshot.
   UpstreamPool(asio::any_io_executor ex, const UpstreamConfig& cfg, std::shared_ptr<ssl::context> tls, Metrics& metrics);
   ~UpstreamPool();
+  UpstreamPool(const UpstreamPool&) = delete;
+  UpstreamPool& operator=(const UpstreamPool&) = delete;
 
   // An idle connection to `host` if one is alive, else a new one (resolve, connect, TLS handshake).
   asio::awaitable<std::pair<error_code, UpstreamConnectionPtr>> acquire(const std::string& host);
@@ -41,14 +52,28 @@ class UpstreamPool {
   // Drops a connection that must not be reused (error, aborted request, Connection: close).
   void discard(UpstreamConnectionPtr conn);
   void close_idle();
+  // The end of a shutdown's grace period: closes every connection handed out and not yet
+  // returned (their exchanges end with an error at once) and refuses new ones.
+  void cancel_all();
+
+  [[nodiscard]] std::size_t idle_count() const { return idle_.size(); }
+  [[nodiscard]] std::size_t in_use_count() const { return in_use_.size(); }
 
  private:
+  void watch_idle(UpstreamConnection& conn);
+  void drop_idle(UpstreamConnection* conn, std::uint64_t round);
+  void close_socket(UpstreamConnection& conn);
+
   asio::any_io_executor ex_;
-  const UpstreamConfig& cfg_;
+  UpstreamConfig cfg_;
   std::shared_ptr<ssl::context> tls_;
   Metrics& metrics_;
   tcp::resolver resolver_;
   std::vector<UpstreamConnectionPtr> idle_;
+  std::unordered_set<UpstreamConnection*> in_use_;
+  bool cancelled_ = false;
+  // Readiness waits outlive the pool in the io_context's queue; they check this first.
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 };
 
 }  // namespace s3proxy

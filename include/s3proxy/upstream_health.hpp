@@ -58,7 +58,11 @@ class UpstreamProbe {
   // How often the probe looks at the last answer (a sixth of a shorter window).
   static constexpr std::chrono::seconds kTick{5};
 
-  // upstream, tls (may be null for http), metrics and health must outlive the io_context's run.
+  // metrics and health must outlive the io_context's run; tls may be null for http. Each
+  // probe is signed with the settings `upstream` gives when it starts.
+  UpstreamProbe(asio::io_context& ioc, UpstreamSource upstream, std::shared_ptr<ssl::context> tls, Metrics& metrics,
+                UpstreamHealth& health, std::string bucket = {});
+  // Always these upstream settings (a copy).
   UpstreamProbe(asio::io_context& ioc, const UpstreamConfig& upstream, std::shared_ptr<ssl::context> tls,
                 Metrics& metrics, UpstreamHealth& health, std::string bucket = {});
   ~UpstreamProbe();

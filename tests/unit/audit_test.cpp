@@ -402,6 +402,89 @@ TEST_F(AuditLogFile, KeepsLinesInWriteOrder) {
   EXPECT_EQ(parse_line(got[2]).at("event").as_string(), "shutdown");
 }
 
+TEST_F(AuditLogFile, WarnLevelDropsInfoRequestLinesButNeverFailedWrites) {
+  AuditLog log(path_.string());
+  log.set_min_level(min_level_of("warn"));
+  auto ok = sample_record();
+  ok.level = Level::info;
+  auto denied = sample_record();
+  denied.event = "write_denied";
+  denied.level = Level::warn;
+  auto failed = sample_record();
+  failed.event = "write_failed";
+  failed.level = Level::error;
+  log.write(ok);
+  log.write(denied);
+  log.write(failed);
+  log.event(Level::info, "reload", {});  // not a request: always written
+  log.flush();
+  const auto got = lines();
+  ASSERT_EQ(got.size(), 3U);
+  EXPECT_EQ(parse_line(got[0]).at("event").as_string(), "write_denied");
+  EXPECT_EQ(parse_line(got[1]).at("event").as_string(), "write_failed");
+  EXPECT_EQ(parse_line(got[2]).at("event").as_string(), "reload");
+}
+
+TEST_F(AuditLogFile, LevelCanBeLoweredAgainWhileRunning) {
+  AuditLog log(path_.string());
+  log.set_min_level(Level::warn);
+  log.write(sample_record());
+  log.set_min_level(min_level_of("info"));
+  log.write(sample_record());
+  log.flush();
+  EXPECT_EQ(lines().size(), 1U);
+  EXPECT_EQ(min_level_of("debug"), Level::info);
+}
+
+TEST_F(AuditLogFile, ReopenAfterTheFileWasMovedWritesANewFileAtThePath) {
+  const auto rotated = std::filesystem::path(path_.string() + ".1");
+  std::filesystem::remove(rotated);
+  AuditLog log(path_.string());
+  log.event(Level::info, "before", {});
+  log.flush();
+  std::filesystem::rename(path_, rotated);  // what logrotate does
+  log.event(Level::info, "queued_before_reopen", {});
+  EXPECT_EQ(log.reopen(), std::nullopt);
+  log.event(Level::info, "after", {});
+  log.flush();
+  std::vector<std::string> old_lines;
+  {
+    std::ifstream in(rotated);
+    for (std::string line; std::getline(in, line);) old_lines.push_back(line);
+  }
+  std::filesystem::remove(rotated);
+  ASSERT_EQ(old_lines.size(), 2U);
+  EXPECT_EQ(parse_line(old_lines[0]).at("event").as_string(), "before");
+  EXPECT_EQ(parse_line(old_lines[1]).at("event").as_string(), "queued_before_reopen");
+  const auto fresh = lines();
+  ASSERT_EQ(fresh.size(), 1U);
+  EXPECT_EQ(parse_line(fresh[0]).at("event").as_string(), "after");
+}
+
+TEST_F(AuditLogFile, ReopenThatCannotOpenThePathKeepsTheOldFile) {
+  const auto dir = std::filesystem::path(path_.string() + ".d");
+  std::filesystem::create_directories(dir);
+  const auto inside = dir / "audit.log";
+  {
+    AuditLog log(inside.string());
+    std::filesystem::rename(inside, path_);  // the old file lives on outside the directory
+    std::filesystem::remove_all(dir);
+    std::ofstream(dir) << "a file where the directory was\n";  // the path can no longer be created
+    EXPECT_TRUE(log.reopen().has_value());
+    log.event(Level::info, "still_written", {});
+    log.flush();
+  }
+  std::filesystem::remove(dir);
+  const auto got = lines();
+  ASSERT_EQ(got.size(), 1U);
+  EXPECT_EQ(parse_line(got[0]).at("event").as_string(), "still_written");
+}
+
+TEST(AuditLog, ReopenOnStdoutDoesNothing) {
+  AuditLog log("-");
+  EXPECT_EQ(log.reopen(), std::nullopt);
+}
+
 TEST(AuditLog, RefusesAPathThatCannotBeOpened) {
   EXPECT_ANY_THROW(AuditLog("/proc/s3proxy-no-such-dir/audit.log"));
 }

@@ -162,6 +162,13 @@ TEST_F(ConfigDefaults, AclRequestsRejectInStripMode) { EXPECT_EQ(c.acl.acl_reque
 TEST_F(ConfigDefaults, NoCanary) { EXPECT_FALSE(c.canary.has_value()); }
 TEST_F(ConfigDefaults, AuditToStdout) { EXPECT_EQ(c.audit.path, "-"); }
 TEST_F(ConfigDefaults, AuditLevelInfo) { EXPECT_EQ(c.audit.level, "info"); }
+TEST_F(ConfigDefaults, FourThousandConnections) { EXPECT_EQ(c.server.max_connections, 4096u); }
+TEST_F(ConfigDefaults, ShutdownGraceTwentyFiveSeconds) { EXPECT_EQ(c.server.shutdown_grace, 25s); }
+TEST_F(ConfigDefaults, NoRequestRateLimit) {
+  EXPECT_EQ(c.server.max_requests_per_second, 0u);
+  EXPECT_FALSE(c.clients[0].max_requests_per_second.has_value());
+  EXPECT_EQ(request_rate_limit(c, c.clients[0]), 0u);
+}
 
 TEST(ConfigDefault, AclRequestsForwardInAuditMode) {
   const Config c = parse_ok(Doc::minimal().set("[acl]", "mode = \"audit\"").text());
@@ -246,6 +253,18 @@ const std::vector<BadConfig>& bad_configs() {
        "server.max_header_bytes", "from 4096 to 1048576"},
       {"ServerUnknownKey", Doc::minimal().set("[server]", "lisen = \"127.0.0.1:8081\"").text(), "server.lisen",
        "unknown key"},
+      {"MaxConnectionsZero", Doc::minimal().set("[server]", "max_connections = 0").text(), "server.max_connections",
+       "from 1 to 1000000"},
+      {"MaxConnectionsNotInteger", Doc::minimal().set("[server]", "max_connections = \"many\"").text(),
+       "server.max_connections", "must be an integer"},
+      {"ShutdownGraceNegative", Doc::minimal().set("[server]", "shutdown_grace = -5").text(),
+       "server.shutdown_grace", "negative"},
+      {"ShutdownGraceUnknownUnit", Doc::minimal().set("[server]", "shutdown_grace = \"2 seconds\"").text(),
+       "server.shutdown_grace", "must be a duration"},
+      {"ServerRateNegative", Doc::minimal().set("[server]", "max_requests_per_second = -1").text(),
+       "server.max_requests_per_second", "from 0 to 1000000"},
+      {"ServerRateFloat", Doc::minimal().set("[server]", "max_requests_per_second = 2.5").text(),
+       "server.max_requests_per_second", "must be an integer"},
       // [upstream]
       {"EndpointMissing", Doc::minimal().erase("[upstream]", "endpoint").text(), "upstream.endpoint", "required"},
       {"UpstreamSectionMissing", Doc::minimal().erase_section("[upstream]").text(), "upstream.endpoint",
@@ -337,6 +356,9 @@ const std::vector<BadConfig>& bad_configs() {
            .text(),
        "clients[1].secret_access_key",
        "give exactly one of secret_access_key, secret_access_key_env, secret_access_key_file"},
+      {"ClientRateTooLarge",
+       Doc::minimal().set("[[clients]]", "max_requests_per_second = 2000000").text(),
+       "clients[0].max_requests_per_second", "from 0 to 1000000"},
       {"DuplicateClientKeyId", second_client({"access_key_id = \"AKIACLIENT\"", "secret_access_key = \"s\""}).text(),
        "clients[1].access_key_id", "duplicate"},
       {"ClientUpstreamIdWithoutSecret",
@@ -616,6 +638,46 @@ TEST(Config, ThreadsAndLimitsRead) {
   EXPECT_EQ(c.upstream.max_idle_connections, 0u);
 }
 
+TEST(Config, OverloadAndShutdownSettingsRead) {
+  const Config c = parse_ok(Doc::minimal()
+                                .set("[server]", "max_connections = 10")
+                                .set("[server]", "shutdown_grace = \"2s\"")
+                                .set("[server]", "max_requests_per_second = 50")
+                                .text());
+  EXPECT_EQ(c.server.max_connections, 10u);
+  EXPECT_EQ(c.server.shutdown_grace, 2s);
+  EXPECT_EQ(c.server.max_requests_per_second, 50u);
+}
+
+TEST(Config, ShutdownGraceZeroCancelsAtOnce) {
+  const Config c = parse_ok(Doc::minimal().set("[server]", "shutdown_grace = 0").text());
+  EXPECT_EQ(c.server.shutdown_grace, 0ms);
+}
+
+TEST(Config, ClientRateOverridesTheServerDefault) {
+  const Config c = parse_ok(Doc::minimal()
+                                .set("[server]", "max_requests_per_second = 50")
+                                .set("[[clients]]", "max_requests_per_second = 5")
+                                .section("[[clients]]", {"access_key_id = \"AKIASECOND\"", "secret_access_key = \"s\""})
+                                .section("[[clients]]", {"access_key_id = \"AKIATHIRD\"", "secret_access_key = \"t\"",
+                                                         "max_requests_per_second = 0"})
+                                .text());
+  EXPECT_EQ(request_rate_limit(c, c.clients[0]), 5u);
+  EXPECT_EQ(request_rate_limit(c, c.clients[1]), 50u);
+  EXPECT_EQ(request_rate_limit(c, c.clients[2]), 0u);  // 0: this key is never limited
+}
+
+TEST(Config, FixedUpstreamSourceKeepsItsOwnCopy) {
+  UpstreamSource source;
+  {
+    Config c = parse_ok(Doc::minimal().text());
+    source = fixed_upstream(c.upstream);
+    c.upstream.access_key_id = "CHANGED";
+  }
+  EXPECT_EQ(source()->access_key_id, "AKIAUPSTREAM");
+  EXPECT_EQ(source(), source());
+}
+
 TEST(Config, VerifyWritesRead) {
   const Config c = parse_ok(Doc::minimal().set("[upstream]", "verify_writes = true").text());
   EXPECT_TRUE(c.upstream.verify_writes);
@@ -735,6 +797,17 @@ TEST(Config, DescribeNamesWhatTheProxyWillDo) {
   const std::string d = describe(c);
   for (const char* part : {"127.0.0.1:8080", "127.0.0.1:9090", "http://127.0.0.1:7480", "us-east-1", "path-style",
                            "auto", "AKIACLIENT", "AKIAUPSTREAM", "strip", "reject", "bucket media", "stdout"})
+    EXPECT_NE(d.find(part), std::string::npos) << part << " missing from:\n" << d;
+}
+
+TEST(Config, DescribeNamesConnectionCapGraceAndRates) {
+  const Config c = parse_ok(Doc::minimal()
+                                .set("[server]", "max_connections = 100")
+                                .set("[server]", "shutdown_grace = \"2s\"")
+                                .set("[[clients]]", "max_requests_per_second = 7")
+                                .text());
+  const std::string d = describe(c);
+  for (const char* part : {"100 connections", "get 2s to finish", "at most 7 requests/s"})
     EXPECT_NE(d.find(part), std::string::npos) << part << " missing from:\n" << d;
 }
 

@@ -79,6 +79,11 @@ constexpr Family kFamilies[] = {
     {"canary_duration_seconds", "gauge"},
     {"canary_runs_total", "counter"},
     {"phantom_writes_total", "counter"},
+    {"upstream_idle_closed_total", "counter"},
+    {"throttled_total", "counter"},
+    {"accept_errors_total", "counter"},
+    {"internal_errors_total", "counter"},
+    {"config_reloads_total", "counter"},
     {"build_info", "gauge"},
 };
 
@@ -106,6 +111,13 @@ void record_everything(Metrics& m) {
   m.client_connection(+1);
   m.upstream_connection(+1);
   m.upstream_connection_reused();
+  m.upstream_idle_closed();
+  m.throttled("rate_limit");
+  m.throttled("max_connections");
+  m.accept_error();
+  m.internal_error();
+  m.config_reload(true);
+  m.config_reload(false);
   m.canary(true, 150ms, at_unix(1700000000000ms));
   m.canary(false, 2s, at_unix(1700000060000ms));
 }
@@ -441,6 +453,37 @@ TEST(Metrics, ConnectionGaugesFollowOpensAndCloses) {
   EXPECT_TRUE(has_line(text, "s3_acl_proxy_client_connections 1"));
   EXPECT_TRUE(has_line(text, "s3_acl_proxy_upstream_connections 2"));
   EXPECT_TRUE(has_line(text, "s3_acl_proxy_upstream_connections_reused_total 2"));
+}
+
+TEST(Metrics, CountsThrottlingByReasonAndGroupsUnknownReasons) {
+  Metrics m("1.0");
+  m.throttled("rate_limit");
+  m.throttled("rate_limit");
+  m.throttled("max_connections");
+  const std::string before_other = m.render();
+  EXPECT_TRUE(has_line(before_other, "s3_acl_proxy_throttled_total{reason=\"rate_limit\"} 2"));
+  EXPECT_TRUE(has_line(before_other, "s3_acl_proxy_throttled_total{reason=\"max_connections\"} 1"));
+  EXPECT_TRUE(has_line(before_other, "s3_acl_proxy_throttled_total{reason=\"shutdown\"} 0"));
+  EXPECT_FALSE(value_of(before_other, "s3_acl_proxy_throttled_total{reason=\"other\"}"));
+  m.throttled("whatever");
+  EXPECT_EQ(value_of(m.render(), "s3_acl_proxy_throttled_total{reason=\"other\"}"), "1");
+}
+
+TEST(Metrics, CountsOperationalEvents) {
+  Metrics m("1.0");
+  m.upstream_idle_closed();
+  m.accept_error();
+  m.accept_error();
+  m.internal_error();
+  m.config_reload(true);
+  m.config_reload(false);
+  m.config_reload(false);
+  const std::string text = m.render();
+  EXPECT_TRUE(has_line(text, "s3_acl_proxy_upstream_idle_closed_total 1"));
+  EXPECT_TRUE(has_line(text, "s3_acl_proxy_accept_errors_total 2"));
+  EXPECT_TRUE(has_line(text, "s3_acl_proxy_internal_errors_total 1"));
+  EXPECT_TRUE(has_line(text, "s3_acl_proxy_config_reloads_total{result=\"success\"} 1"));
+  EXPECT_TRUE(has_line(text, "s3_acl_proxy_config_reloads_total{result=\"failure\"} 2"));
 }
 
 TEST(Metrics, FailedCanaryKeepsTheLastSuccessTime) {
