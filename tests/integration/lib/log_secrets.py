@@ -36,10 +36,19 @@ HEX_SIG = r"[0-9a-fA-F]{16,}"
 PATTERNS = [
     ("signature value", re.compile(r"(?i)(?:x-amz-signature|chunk-signature|signature)(?:=|%3D)\s*" + HEX_SIG)),
     ("trailer signature value", re.compile(r"(?i)x-amz-trailer-signature\"?\s*[:=]\s*\"?" + HEX_SIG)),
-    ("64 hex digits", re.compile(r"(?<![0-9a-fA-F])[0-9a-fA-F]{64}(?![0-9a-fA-F])")),
+    ("64 hex digits", re.compile(r"(?<![0-9a-fA-F])[0-9a-fA-F]{64}(?![0-9a-fA-F])"), "random"),
     ("credential with date", re.compile(r"(?i)credential(?:=|%3D|\"?\s*:\s*\"?)[A-Za-z0-9]*(?:/|%2F)\d{8}(?:/|%2F)")),
     ("security token value", re.compile(r"(?i)x-amz-security-token(?:=|%3D|\"?\s*:\s*\")\s*[^\s&\",*]")),
 ]
+# An HMAC-SHA256 in hex uses all 16 digits in practice (fewer than 8 distinct ones in 64 has
+# a chance below 1e-20); a run like "bbbb...b" (a refused 64-character bucket name) is none.
+MIN_DISTINCT_HEX = 8
+
+
+def looks_random(hex_run):
+    return len(set(hex_run.lower())) >= MIN_DISTINCT_HEX
+
+
 # The secrets run.sh exports (the RGW's users, the shared proxy's client key).
 ENV_SECRETS = ("RGW_SECRET_KEY", "RGW_OTHER_SECRET_KEY", "S3_SECRET_KEY")
 TOML_SECRET = re.compile(r'^\s*(\w*secret_access_key(?:_file|_env)?)\s*=\s*"((?:[^"\\]|\\.)*)"', re.M)
@@ -95,8 +104,8 @@ def scan(work, extra_secrets):
                 lines += 1
                 if any(s in line for s in secrets):
                     findings.append((path, n, "configured secret"))
-                for kind, rx in PATTERNS:
-                    if rx.search(line):
+                for kind, rx, *only in PATTERNS:
+                    if any(not only or looks_random(m.group(0)) for m in rx.finditer(line)):
                         findings.append((path, n, kind))
     return files, lines, findings
 
@@ -137,6 +146,7 @@ CLEAN = [
     '"s3_code":"SignatureDoesNotMatch","etag":"\\"9b2cf535f27731c974343645a3985328\\"","payload_mode":"SHA256"}',
     "[info] listening on 127.0.0.1:8080; upstream http://127.0.0.1:7480 key RGWTESTERKEY00000001 secret *****",
     "Signature=*****, X-Amz-Security-Token=*****, X-Amz-Credential=AKIAEXAMPLE",
+    '{"s3_message":"The specified bucket is not valid: ' + "b" * 64 + '"}',
 ]
 
 
