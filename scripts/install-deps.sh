@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the build, the quick start and the tests need on Debian 12.
-# Usage: scripts/install-deps.sh [build|test|bench]   (default: test = build and tests;
-#        bench = build, the RGW and the benchmark's load tools)
+# Usage: scripts/install-deps.sh [build|test|bench]   (default: test = build, tests and the
+#        benchmark's smoke run; bench = build, the RGW and the benchmark's load tools)
 set -euo pipefail
 what=${1:-test}
 export DEBIAN_FRONTEND=noninteractive
@@ -15,13 +15,13 @@ test_pkgs=(ruby ruby-aws-sdk-s3 ruby-fog-aws python3 python3-boto3 awscli
   prometheus python3-yaml openssl procps slowhttptest)
 # The machine image may ship its own Node.js (which conflicts with Debian's npm).
 command -v npm >/dev/null || test_pkgs+=(nodejs npm)
-# The benchmark (bench/run.sh): the nginx baseline, the load generator, the presigner's python.
+# The benchmark (bench/run.sh): the nginx baseline and origin, the load generator, the signer's python.
 bench_pkgs=(nginx-light wrk python3 curl procps util-linux)
 
 missing() { for p in "$@"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || echo "$p"; done; }
 
 pkgs=("${build_pkgs[@]}" "${rgw_pkgs[@]}")
-[ "$what" = test ] && pkgs+=("${test_pkgs[@]}")
+[ "$what" = test ] && pkgs+=("${test_pkgs[@]}" "${bench_pkgs[@]}")
 [ "$what" = bench ] && pkgs+=("${bench_pkgs[@]}")
 todo=$(missing "${pkgs[@]}")
 if [ -n "$todo" ]; then

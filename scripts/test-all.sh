@@ -19,6 +19,13 @@ rules_rc=${PIPESTATUS[0]}
 it_log=$(mktemp /tmp/s3p-it-log.XXXXXX)
 bash tests/integration/run.sh 2>&1 | tee "$it_log"
 it_rc=${PIPESTATUS[0]}
+# The benchmark in its smoke mode (seconds, no thresholds): every case still runs end to end,
+# so the benchmark cannot rot; it counts as one check.
+bench_log=$(mktemp /tmp/s3p-bench-log.XXXXXX)
+SMOKE=1 bash bench/run.sh >"$bench_log" 2>&1
+bench_rc=$?
+if [ "$bench_rc" -eq 0 ]; then echo "PASS bench_smoke"; else echo "FAIL bench_smoke (exit $bench_rc):"; tail -20 "$bench_log"; fi
+rm -f "$bench_log"
 set -e
 
 # ctest: "100% tests passed, 0 tests failed out of 1234"
@@ -32,7 +39,10 @@ unit_total=${unit_total:-0} unit_failed=${unit_failed:-1} it_passed=${it_passed:
 rules_passed=${rules_passed:-0} rules_failed=${rules_failed:-1}
 rm -f "$unit_log" "$it_log" "$rules_log"
 
+bench_passed=$((bench_rc == 0 ? 1 : 0)) bench_failed=$((bench_rc == 0 ? 0 : 1))
 echo "unit and fuzz replay: $((unit_total - unit_failed)) passed, $unit_failed failed;" \
-  "alert rules: $rules_passed passed, $rules_failed failed; integration: $it_passed passed, $it_failed failed"
-echo "$((unit_total - unit_failed + rules_passed + it_passed)) passed, $((unit_failed + rules_failed + it_failed)) failed"
-[ "$unit_rc" -eq 0 ] && [ "$rules_rc" -eq 0 ] && [ "$it_rc" -eq 0 ]
+  "alert rules: $rules_passed passed, $rules_failed failed; integration: $it_passed passed, $it_failed failed;" \
+  "bench smoke: $bench_passed passed, $bench_failed failed"
+echo "$((unit_total - unit_failed + rules_passed + it_passed + bench_passed)) passed," \
+  "$((unit_failed + rules_failed + it_failed + bench_failed)) failed"
+[ "$unit_rc" -eq 0 ] && [ "$rules_rc" -eq 0 ] && [ "$it_rc" -eq 0 ] && [ "$bench_rc" -eq 0 ]
