@@ -1,12 +1,18 @@
 #include "s3proxy/audit.hpp"
 
+#include "s3proxy/text.hpp"
+#include "s3proxy/uri.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <stdexcept>
+#include <thread>
+
 #include <fmt/format.h>
-#include <spdlog/async.h>
-#include <spdlog/async_logger.h>
-#include <spdlog/details/thread_pool.h>
-#include <spdlog/details/file_helper.h>
-#include <spdlog/sinks/base_sink.h>
-#include <spdlog/sinks/stdout_sinks.h>
 
 #include <algorithm>
 #include <array>
@@ -20,12 +26,7 @@ namespace {
 
 constexpr std::string_view kRedacted = "*****";
 
-char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return ascii_lower(x) == ascii_lower(y); });
-}
+using text::iequals;
 
 // --- JSON text -------------------------------------------------------------------------
 
@@ -58,11 +59,21 @@ std::size_t utf8_sequence_length(std::string_view s, std::size_t i) {
   return len;
 }
 
+bool plain_json_char(unsigned char c) { return c >= 0x20 && c < 0x80 && c != '"' && c != '\\'; }
+
 void append_json_string(std::string& out, std::string_view s) {
   static constexpr std::array<char, 16> kHex{'0', '1', '2', '3', '4', '5', '6', '7',
                                              '8', '9', 'a', 'b', 'c', 'd', 'e', 'f'};
   out.push_back('"');
   for (std::size_t i = 0; i < s.size();) {
+    // Runs that need no escaping (nearly every field) are copied whole.
+    std::size_t run = i;
+    while (run < s.size() && plain_json_char(static_cast<unsigned char>(s[run]))) ++run;
+    if (run > i) {
+      out.append(s.substr(i, run - i));
+      i = run;
+      if (i == s.size()) break;
+    }
     const auto c = static_cast<unsigned char>(s[i]);
     if (c >= 0x80) {
       const std::size_t len = utf8_sequence_length(s, i);
@@ -136,20 +147,10 @@ void append_json(std::string& out, const boost::json::value& v) {
   }
 }
 
-boost::json::value optional_string(const std::optional<std::string>& s) {
-  return s ? boost::json::value(*s) : boost::json::value(nullptr);
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), ascii_lower);
-  return out;
-}
-
 boost::json::object acl_headers_object(const std::vector<std::pair<std::string, std::string>>& headers) {
   boost::json::object obj;
   for (const auto& [name, value] : headers) {
-    const std::string key = lower(name);
+    const std::string key = text::lower(name);
     if (auto* existing = obj.if_contains(key)) {
       // A repeated header means the values joined with a comma, as HTTP defines.
       auto& text = existing->as_string();
@@ -165,108 +166,64 @@ boost::json::object acl_headers_object(const std::vector<std::pair<std::string, 
 // Milliseconds with microsecond resolution: finer digits are timer noise.
 double round_to_microseconds(double ms) { return std::round(ms * 1000.0) / 1000.0; }
 
-int hex_digit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-std::string percent_decode(std::string_view s) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && hex_digit(s[i + 1]) >= 0 && hex_digit(s[i + 2]) >= 0) {
-      out.push_back(static_cast<char>(hex_digit(s[i + 1]) * 16 + hex_digit(s[i + 2])));
-      i += 2;
-    } else {
-      out.push_back(s[i]);
-    }
-  }
-  return out;
-}
-
 bool is_secret_query_param(std::string_view raw_name) {
-  const std::string name = percent_decode(raw_name);
+  // A name that does not decode is compared as sent.
+  const std::string name = uri::decode(raw_name).value_or(std::string(raw_name));
   return iequals(name, "X-Amz-Signature") || iequals(name, "X-Amz-Credential") ||
          iequals(name, "X-Amz-Security-Token");
 }
 
 // --- the writer ------------------------------------------------------------------------
 
-// Wraps the real sink: writes each line through at once (a tail -f or a log shipper sees
-// it without waiting for a buffer to fill) and counts explicit flushes so that
-// AuditLog::flush() can wait for its own flush to be carried out by the writer thread.
-class FlushSignalSink final : public spdlog::sinks::sink {
+// The file the lines go to: opened for appending, or standard output. Every write is a
+// whole batch of whole lines, so a reader never sees half a line from us.
+class LogFile {
  public:
-  explicit FlushSignalSink(std::shared_ptr<spdlog::sinks::sink> inner) : inner_(std::move(inner)) {}
-
-  void log(const spdlog::details::log_msg& msg) override {
-    inner_->log(msg);
-    inner_->flush();
+  explicit LogFile(std::string path) : path_(std::move(path)) {
+    if (path_ != "-") fd_ = open_path(path_);
   }
-
-  void flush() override {
-    struct Signal {
-      FlushSignalSink& self;
-      ~Signal() {
-        {
-          std::lock_guard lock(self.mu_);
-          ++self.flushed_;
-        }
-        self.cv_.notify_all();
-      }
-    } signal{*this};  // also when the inner flush throws, so that no waiter hangs
-    inner_->flush();
+  ~LogFile() {
+    if (fd_ != STDOUT_FILENO) ::close(fd_);
   }
+  LogFile(const LogFile&) = delete;
+  LogFile& operator=(const LogFile&) = delete;
 
-  void set_pattern(const std::string& pattern) override { inner_->set_pattern(pattern); }
-  void set_formatter(std::unique_ptr<spdlog::formatter> formatter) override {
-    inner_->set_formatter(std::move(formatter));
-  }
-
-  void wait_for(std::uint64_t ticket) {
-    std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return flushed_ >= ticket; });
-  }
-
- private:
-  std::shared_ptr<spdlog::sinks::sink> inner_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::uint64_t flushed_ = 0;
-};
-
-// Appends to a file that can be opened anew at the same path (log rotation).
-class ReopenableFileSink final : public spdlog::sinks::base_sink<std::mutex> {
- public:
-  explicit ReopenableFileSink(std::string path) : path_(std::move(path)), file_(open_file(path_)) {}
+  [[nodiscard]] bool is_file() const { return path_ != "-"; }
 
   // The new file is opened before the old one is let go: a path that cannot be opened
   // leaves the log writing where it did.
   void reopen() {
-    auto fresh = open_file(path_);
-    std::lock_guard lock(mutex_);
-    file_->flush();
-    file_ = std::move(fresh);
+    const int fresh = open_path(path_);
+    std::lock_guard lock(mu_);
+    ::close(fd_);
+    fd_ = fresh;
   }
 
- protected:
-  void sink_it_(const spdlog::details::log_msg& msg) override {
-    spdlog::memory_buf_t formatted;
-    formatter_->format(msg, formatted);
-    file_->write(formatted);
+  void write_all(std::string_view data) {
+    std::lock_guard lock(mu_);
+    while (!data.empty()) {
+      const ssize_t n = ::write(fd_, data.data(), data.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        // A full disk or a closed stdout: say so once per batch where an operator looks;
+        // the lines of this batch cannot be written anywhere else.
+        std::fprintf(stderr, "s3-acl-proxy: audit log write failed: %s\n", std::strerror(errno));
+        return;
+      }
+      data.remove_prefix(static_cast<std::size_t>(n));
+    }
   }
-  void flush_() override { file_->flush(); }
 
  private:
-  static std::unique_ptr<spdlog::details::file_helper> open_file(const std::string& path) {
-    auto file = std::make_unique<spdlog::details::file_helper>();
-    file->open(path, /*truncate=*/false);
-    return file;
+  static int open_path(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0) throw std::runtime_error(fmt::format("cannot open the audit log {}: {}", path, std::strerror(errno)));
+    return fd;
   }
 
   std::string path_;
-  std::unique_ptr<spdlog::details::file_helper> file_;
+  std::mutex mu_;  // write_all against reopen
+  int fd_ = STDOUT_FILENO;
 };
 
 }  // namespace
@@ -317,28 +274,62 @@ std::string to_json_line(const boost::json::object& obj) {
 }
 
 std::string to_json_line(const AuditRecord& rec) {
-  boost::json::object obj;
-  obj.emplace("ts", format_timestamp(rec.ts));
-  obj.emplace("level", level_name(rec.level));
-  obj.emplace("event", rec.event);
-  obj.emplace("op", rec.op);
-  obj.emplace("method", rec.method);
-  obj.emplace("bucket", rec.bucket);
-  obj.emplace("key", rec.key);
-  obj.emplace("status", rec.status);
-  obj.emplace("upstream_status",
-              rec.upstream_status ? boost::json::value(*rec.upstream_status) : boost::json::value(nullptr));
-  obj.emplace("s3_code", optional_string(rec.s3_code));
-  obj.emplace("s3_message", optional_string(rec.s3_message));
-  obj.emplace("acl", boost::json::object{{"action", rec.acl_action}, {"headers", acl_headers_object(rec.acl_headers)}});
-  obj.emplace("access_key_id", rec.access_key_id);
-  obj.emplace("request_id", optional_string(rec.request_id));
-  obj.emplace("bytes_in", rec.bytes_in);
-  obj.emplace("bytes_out", rec.bytes_out);
-  obj.emplace("duration_ms", round_to_microseconds(rec.duration_ms));
-  obj.emplace("remote", rec.remote);
-  obj.emplace("payload_mode", rec.payload_mode);
-  return to_json_line(obj);
+  // Written field by field, in INTERFACE.md's order: the one line every request costs.
+  std::string out;
+  out.reserve(512);
+  bool first = true;
+  const auto key = [&](std::string_view name) {
+    if (!first) out.push_back(',');
+    first = false;
+    out.push_back('"');
+    out.append(name);
+    out.append("\":");
+  };
+  const auto str = [&](std::string_view name, std::string_view value) {
+    key(name);
+    append_json_string(out, value);
+  };
+  const auto opt_str = [&](std::string_view name, const std::optional<std::string>& value) {
+    key(name);
+    if (value) append_json_string(out, *value);
+    else out.append("null");
+  };
+  const auto num = [&](std::string_view name, std::uint64_t value) {
+    key(name);
+    fmt::format_to(std::back_inserter(out), "{}", value);
+  };
+  out.push_back('{');
+  str("ts", format_timestamp(rec.ts));
+  str("level", level_name(rec.level));
+  str("event", rec.event);
+  str("op", rec.op);
+  str("method", rec.method);
+  str("bucket", rec.bucket);
+  str("key", rec.key);
+  num("status", rec.status);
+  key("upstream_status");
+  if (rec.upstream_status) fmt::format_to(std::back_inserter(out), "{}", *rec.upstream_status);
+  else out.append("null");
+  opt_str("s3_code", rec.s3_code);
+  opt_str("s3_message", rec.s3_message);
+  key("acl");
+  out.append("{\"action\":");
+  append_json_string(out, rec.acl_action);
+  out.append(",\"headers\":");
+  append_json(out, acl_headers_object(rec.acl_headers));
+  out.push_back('}');
+  str("access_key_id", rec.access_key_id);
+  opt_str("request_id", rec.request_id);
+  num("bytes_in", rec.bytes_in);
+  num("bytes_out", rec.bytes_out);
+  key("duration_ms");
+  const double ms = round_to_microseconds(rec.duration_ms);
+  if (std::isfinite(ms)) fmt::format_to(std::back_inserter(out), "{}", ms);
+  else out.append("null");
+  str("remote", rec.remote);
+  str("payload_mode", rec.payload_mode);
+  out.push_back('}');
+  return out;
 }
 
 std::string redact_query(std::string_view raw_query) {
@@ -363,45 +354,77 @@ std::string redact_query(std::string_view raw_query) {
   return out;
 }
 
+// Lines are gathered in memory and written by one thread in batches: a request pays for an
+// append under a lock, and the writer wakes once per batch rather than once per line.
 struct AuditLog::Impl {
-  // Declared first so that it is destroyed last: the logger's queued lines need its thread.
-  std::shared_ptr<spdlog::details::thread_pool> pool;
-  std::shared_ptr<ReopenableFileSink> file;  // null for stdout
-  std::shared_ptr<FlushSignalSink> sink;
+  explicit Impl(const std::string& path) : file(path) {}
+
+  LogFile file;
   std::atomic<Level> min_level{Level::info};
-  std::shared_ptr<spdlog::async_logger> logger;
-  std::mutex flush_mu;  // keeps flush tickets in the order their flushes are queued
-  std::uint64_t flushes_posted = 0;
+
+  std::mutex mu;
+  std::condition_variable writer_wake;  // lines arrived after a quiet spell, a flush, or stop
+  std::condition_variable progress;     // a batch was written: room for writers, flushes done
+  std::string pending;                  // whole lines, each ending in '\n'
+  std::uint64_t appended = 0;           // bytes handed to append() so far
+  std::uint64_t written = 0;            // bytes written out so far
+  std::uint64_t flush_target = 0;       // a flush() waits for written >= this
+  bool stopping = false;
+  std::thread writer;
+
+  void append(std::string line) {
+    line.push_back('\n');
+    std::unique_lock lock(mu);
+    // Bounded: beyond kMaxPendingBytes a request waits for the disk rather than a line
+    // being dropped. An audit trail with silent gaps is worse than a briefly slower request.
+    progress.wait(lock, [&] { return pending.size() < kMaxPendingBytes || stopping; });
+    const bool was_empty = pending.empty();
+    pending += line;
+    appended += line.size();
+    if (was_empty || pending.size() >= kBatchBytes) writer_wake.notify_one();
+  }
+
+  void run() {
+    std::string batch;
+    std::unique_lock lock(mu);
+    for (;;) {
+      writer_wake.wait(lock, [&] { return !pending.empty() || stopping; });
+      if (pending.empty() && stopping) return;
+      // Let a batch gather, unless it is already large or someone waits for it.
+      writer_wake.wait_for(lock, kBatchDelay, [&] {
+        return pending.size() >= kBatchBytes || flush_target > written || stopping;
+      });
+      batch.clear();
+      batch.swap(pending);
+      const std::uint64_t upto = appended;
+      lock.unlock();
+      progress.notify_all();  // room again for writers held back by a full buffer
+      file.write_all(batch);
+      lock.lock();
+      written = upto;
+      progress.notify_all();
+      if (batch.capacity() > kBatchBytes * 4) batch = std::string();  // give a burst's memory back
+    }
+  }
 };
 
-AuditLog::AuditLog(const std::string& path) : impl_(std::make_unique<Impl>()) {
-  // One writer thread keeps lines in the order they were queued.
-  impl_->pool = std::make_shared<spdlog::details::thread_pool>(kQueueCapacity, 1);
-  std::shared_ptr<spdlog::sinks::sink> inner;
-  if (path == "-") {
-    inner = std::make_shared<spdlog::sinks::stdout_sink_mt>();
-  } else {
-    impl_->file = std::make_shared<ReopenableFileSink>(path);
-    inner = impl_->file;
-  }
-  impl_->sink = std::make_shared<FlushSignalSink>(std::move(inner));
-  // Not registered with spdlog's global registry: the audit log is not a diagnostic logger
-  // and must not be reconfigured (level, pattern) by code that adjusts those.
-  impl_->logger = std::make_shared<spdlog::async_logger>("s3proxy-audit", impl_->sink, impl_->pool,
-                                                         spdlog::async_overflow_policy::block);
-  impl_->logger->set_pattern("%v");
-  impl_->logger->set_level(spdlog::level::trace);
+AuditLog::AuditLog(const std::string& path) : impl_(std::make_unique<Impl>(path)) {
+  impl_->writer = std::thread([impl = impl_.get()] { impl->run(); });
 }
 
 AuditLog::~AuditLog() {
   flush();
-  impl_->logger.reset();
-  impl_->pool.reset();  // joins the writer thread after it has drained the queue
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->stopping = true;
+  }
+  impl_->writer_wake.notify_one();
+  impl_->writer.join();
 }
 
 void AuditLog::write(const AuditRecord& rec) {
   if (rec.level < impl_->min_level.load(std::memory_order_relaxed)) return;
-  impl_->logger->info(to_json_line(rec));
+  impl_->append(to_json_line(rec));
 }
 
 void AuditLog::set_min_level(Level level) { impl_->min_level.store(level, std::memory_order_relaxed); }
@@ -409,10 +432,10 @@ void AuditLog::set_min_level(Level level) { impl_->min_level.store(level, std::m
 Level AuditLog::min_level() const { return impl_->min_level.load(std::memory_order_relaxed); }
 
 std::optional<std::string> AuditLog::reopen() {
-  if (!impl_->file) return std::nullopt;
-  flush();  // what was queued before belongs to the old file
+  if (!impl_->file.is_file()) return std::nullopt;
+  flush();  // what was written before belongs to the old file
   try {
-    impl_->file->reopen();
+    impl_->file.reopen();
   } catch (const std::exception& e) {
     return std::string(e.what());
   }
@@ -428,17 +451,15 @@ void AuditLog::event(Level level, std::string_view event, boost::json::object fi
     if (kv.key() == "ts" || kv.key() == "level" || kv.key() == "event") continue;
     obj.emplace(kv.key(), std::move(kv.value()));
   }
-  impl_->logger->info(to_json_line(obj));
+  impl_->append(to_json_line(obj));
 }
 
 void AuditLog::flush() {
-  std::uint64_t ticket = 0;
-  {
-    std::lock_guard lock(impl_->flush_mu);
-    ticket = ++impl_->flushes_posted;
-    impl_->logger->flush();
-  }
-  impl_->sink->wait_for(ticket);
+  std::unique_lock lock(impl_->mu);
+  const std::uint64_t target = impl_->appended;
+  impl_->flush_target = std::max(impl_->flush_target, target);
+  impl_->writer_wake.notify_one();
+  impl_->progress.wait(lock, [&] { return impl_->written >= target; });
 }
 
 }  // namespace s3proxy

@@ -5,6 +5,8 @@
 #include <openssl/crypto.h>
 #include <zlib.h>
 
+#include <algorithm>
+#include <initializer_list>
 #include <stdexcept>
 
 namespace s3proxy::crypto {
@@ -15,6 +17,33 @@ struct EvpCtxDeleter {
   void operator()(EVP_MD_CTX* c) const noexcept { EVP_MD_CTX_free(c); }
 };
 using EvpCtx = std::unique_ptr<EVP_MD_CTX, EvpCtxDeleter>;
+
+// SHA-256 fetched once: the EVP_sha256() shorthand makes OpenSSL 3 look the algorithm up
+// in its provider tables on every use, which cost more than hashing a small input.
+const EVP_MD* sha256_md() {
+  static EVP_MD* const md = [] {
+    EVP_MD* fetched = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    if (fetched == nullptr) throw std::runtime_error("EVP_MD_fetch SHA256");
+    return fetched;
+  }();
+  return md;
+}
+
+// One digest context per thread for one-shot hashes (the request path is single-threaded
+// per worker, so no two hashes on a thread overlap).
+EVP_MD_CTX* thread_digest_ctx() {
+  thread_local const EvpCtx ctx(EVP_MD_CTX_new());
+  if (!ctx) throw std::runtime_error("EVP_MD_CTX_new");
+  return ctx.get();
+}
+
+void digest_into(Digest& out, std::initializer_list<std::string_view> parts) {
+  EVP_MD_CTX* ctx = thread_digest_ctx();
+  if (EVP_DigestInit_ex2(ctx, sha256_md(), nullptr) != 1) throw std::runtime_error("EVP_DigestInit_ex2");
+  for (auto p : parts) EVP_DigestUpdate(ctx, p.data(), p.size());
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(ctx, out.data(), &len);
+}
 
 EvpCtx new_digest_ctx(const EVP_MD* md) {
   EvpCtx ctx(EVP_MD_CTX_new());
@@ -91,7 +120,7 @@ class EvpChecksum final : public Checksum {
 }  // namespace
 
 struct Sha256::Impl {
-  EvpCtx ctx = new_digest_ctx(EVP_sha256());
+  EvpCtx ctx = new_digest_ctx(sha256_md());
 };
 
 Sha256::Sha256() : impl_(std::make_unique<Impl>()) {}
@@ -105,25 +134,40 @@ Digest Sha256::finish() {
   Digest d{};
   unsigned int len = 0;
   EVP_DigestFinal_ex(impl_->ctx.get(), d.data(), &len);
-  EVP_DigestInit_ex(impl_->ctx.get(), EVP_sha256(), nullptr);
+  EVP_DigestInit_ex2(impl_->ctx.get(), sha256_md(), nullptr);
   return d;
 }
 
 Digest sha256(std::string_view data) {
   Digest d{};
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), d.data(), &len, EVP_sha256(), nullptr);
+  digest_into(d, {data});
   return d;
 }
 
 std::string sha256_hex(std::string_view data) { return hex(sha256(data)); }
 
+// RFC 2104 over the prefetched SHA-256: OpenSSL 3's HMAC() builds and frees a MAC context
+// (and looks SHA-256 up again) per call, several times the cost of the four compressions
+// a short HMAC needs.
 Digest hmac_sha256(std::string_view key, std::string_view data) {
-  Digest d{};
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
-       data.size(), d.data(), &len);
-  return d;
+  constexpr std::size_t kBlock = 64;  // SHA-256's block size
+  std::array<unsigned char, kBlock> pad{};
+  if (key.size() > kBlock) {
+    const Digest hashed = sha256(key);
+    std::copy(hashed.begin(), hashed.end(), pad.begin());
+  } else {
+    std::copy(key.begin(), key.end(), pad.begin());
+  }
+  for (auto& b : pad) b ^= 0x36;
+  const std::string_view pad_view(reinterpret_cast<const char*>(pad.data()), pad.size());
+  Digest inner{};
+  digest_into(inner, {pad_view, data});
+  for (auto& b : pad) b ^= 0x36 ^ 0x5c;
+  Digest outer{};
+  digest_into(outer, {pad_view, as_view(inner)});
+  OPENSSL_cleanse(pad.data(), pad.size());
+  OPENSSL_cleanse(inner.data(), inner.size());
+  return outer;
 }
 
 std::string hex(std::string_view bytes) {
@@ -188,7 +232,7 @@ std::unique_ptr<Checksum> make_checksum(ChecksumAlgorithm a) {
     case ChecksumAlgorithm::crc32c: return std::make_unique<TableCrc<std::uint32_t, kCrc32cTable>>();
     case ChecksumAlgorithm::crc64nvme: return std::make_unique<TableCrc<std::uint64_t, kCrc64NvmeTable>>();
     case ChecksumAlgorithm::sha1: return std::make_unique<EvpChecksum>(EVP_sha1());
-    case ChecksumAlgorithm::sha256: return std::make_unique<EvpChecksum>(EVP_sha256());
+    case ChecksumAlgorithm::sha256: return std::make_unique<EvpChecksum>(sha256_md());
   }
   return nullptr;
 }

@@ -392,8 +392,22 @@ std::string string_to_sign(std::string_view amz_date, std::string_view scope, st
   return out;
 }
 
-crypto::Digest signing_key(const Secret& secret, std::string_view date, std::string_view region,
-                           std::string_view service) {
+namespace {
+
+// The derived key changes once a day per secret and region: a request pays four HMACs for
+// it only on a thread's first use that day. Entries are found by content, never by address,
+// so a rotated secret (a reload may reuse an address) can never meet its predecessor's key.
+// The cache holds what the configuration already holds, on the thread that uses it.
+constexpr std::size_t kSigningKeyCacheEntries = 16;  // client keys x regions x two days in view
+
+struct CachedSigningKey {
+  Secret secret;
+  std::string date, region, service;
+  crypto::Digest key;
+};
+
+crypto::Digest derive_signing_key(const Secret& secret, std::string_view date, std::string_view region,
+                                  std::string_view service) {
   std::string seed = "AWS4";
   seed.append(secret.reveal());
   auto k_date = crypto::hmac_sha256(seed, date);
@@ -401,6 +415,23 @@ crypto::Digest signing_key(const Secret& secret, std::string_view date, std::str
   auto k_region = crypto::hmac_sha256(crypto::as_view(k_date), region);
   auto k_service = crypto::hmac_sha256(crypto::as_view(k_region), service);
   return crypto::hmac_sha256(crypto::as_view(k_service), kTerminator);
+}
+
+}  // namespace
+
+crypto::Digest signing_key(const Secret& secret, std::string_view date, std::string_view region,
+                           std::string_view service) {
+  thread_local std::vector<CachedSigningKey> cache;
+  for (const auto& e : cache) {
+    if (e.date == date && e.region == region && e.service == service &&
+        crypto::constant_time_equal(e.secret.reveal(), secret.reveal())) {
+      return e.key;
+    }
+  }
+  const crypto::Digest key = derive_signing_key(secret, date, region, service);
+  if (cache.size() == kSigningKeyCacheEntries) cache.erase(cache.begin());  // the oldest
+  cache.push_back(CachedSigningKey{secret, std::string(date), std::string(region), std::string(service), key});
+  return key;
 }
 
 std::string signature_hex(const crypto::Digest& key, std::string_view string_to_sign) {

@@ -37,6 +37,7 @@ std::string encode(std::string_view s, bool keep_slash) {
 }
 
 std::optional<std::string> decode(std::string_view s) {
+  if (s.find('%') == std::string_view::npos) return std::string(s);
   std::string out;
   out.reserve(s.size());
   for (std::size_t i = 0; i < s.size(); ++i) {

@@ -7,7 +7,7 @@ what=${1:-test}
 export DEBIAN_FRONTEND=noninteractive
 
 build_pkgs=(build-essential cmake pkg-config git
-  libboost1.81-dev libssl-dev libspdlog-dev libfmt-dev libtomlplusplus-dev libgtest-dev zlib1g-dev)
+  libboost1.81-dev libssl-dev libfmt-dev libtomlplusplus-dev libgtest-dev zlib1g-dev)
 # The throwaway Ceph RGW the quick start and the tests put behind the proxy.
 rgw_pkgs=(radosgw ceph-mon ceph-osd ceph-common curl procps iproute2)
 # Real S3 clients and peers the integration tests drive.

@@ -76,8 +76,7 @@ EOF
 mkdir -p "$work/tsan"
 # Every report goes to a file (one per process) and the run goes on, so one race does not
 # hide the next; the exit code says nothing about races (exitcode=0), the files do.
-# tests/tsan.supp: the one false positive of the uninstrumented system libspdlog (see there).
-TSAN_OPTIONS="halt_on_error=0 exitcode=0 second_deadlock_stack=1 log_path=$work/tsan/report suppressions=$root/tests/tsan.supp" \
+TSAN_OPTIONS="halt_on_error=0 exitcode=0 second_deadlock_stack=1 log_path=$work/tsan/report" \
   "$proxy_bin" --config "$work/proxy.toml" >"$work/proxy.log" 2>&1 &
 proxy_pid=$!
 up=0

@@ -12,10 +12,6 @@
 #include <utility>
 #include <vector>
 
-namespace spdlog {
-class logger;
-}
-
 namespace s3proxy {
 
 enum class Level { info, warn, error };
@@ -70,14 +66,19 @@ std::string redact_query(std::string_view raw_query);
 
 class AuditLog {
  public:
-  // Lines queued beyond this wait for the writer thread. At ~500 bytes a line that is
-  // ~4 MiB of memory, several seconds of peak traffic for a sidecar.
-  static constexpr std::size_t kQueueCapacity = 8192;
+  // Lines waiting beyond this many bytes hold back the next write() until the writer thread
+  // catches up: ~8,000 lines of ~500 bytes, several seconds of peak traffic for a sidecar.
+  static constexpr std::size_t kMaxPendingBytes = 4 * 1024 * 1024;
+  // The writer waits this long for more lines before it writes what it has: one write()
+  // and one wake-up per batch instead of per line, and a line is on disk within ~5 ms.
+  static constexpr std::chrono::milliseconds kBatchDelay{5};
+  // A batch this large is written at once.
+  static constexpr std::size_t kBatchBytes = 64 * 1024;
 
   // path "-" writes to stdout, anything else appends to that file (created if missing).
-  // Throws std::exception (spdlog::spdlog_ex) if the file cannot be opened: a start-up error.
+  // Throws std::exception if the file cannot be opened: a start-up error.
   //
-  // When the queue is full, write() blocks until there is room rather than dropping the
+  // When kMaxPendingBytes wait, write() blocks until there is room rather than dropping the
   // line: an audit trail with silent gaps is worse than a briefly slower request.
   explicit AuditLog(const std::string& path);
   ~AuditLog();  // writes out every queued line

@@ -354,7 +354,9 @@ TEST_F(AuditLogFile, DestructorWritesOutQueuedLines) {
 
 TEST_F(AuditLogFile, KeepsEveryLineWhenWritersOutpaceTheQueue) {
   constexpr int kThreads = 4;
-  const int per_thread = static_cast<int>(AuditLog::kQueueCapacity);  // together 4x the queue
+  // Together twice what may wait in memory, so that writers are held back on the way.
+  const int per_thread =
+      static_cast<int>(2 * AuditLog::kMaxPendingBytes / (to_json_line(sample_record()).size() + 1) / kThreads);
   {
     AuditLog log(path_.string());
     std::vector<std::thread> threads;

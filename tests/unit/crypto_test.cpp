@@ -56,6 +56,18 @@ TEST(HmacSha256, Rfc4231TestCase1) {
             "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
 }
 
+// RFC 4231 test case 6: a key longer than SHA-256's block is hashed first.
+TEST(Crypto, HmacSha256HashesKeysLongerThanABlock) {
+  EXPECT_EQ(hex(hmac_sha256(std::string(131, '\xaa'), "Test Using Larger Than Block-Size Key - Hash Key First")),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+}
+
+// A key of exactly one block is used as it is (RFC 4231 has none; cross-checked with Python's hmac).
+TEST(Crypto, HmacSha256TakesAKeyOfExactlyOneBlock) {
+  EXPECT_EQ(hex(hmac_sha256(std::string(64, 'k'), "data")),
+            "93244b031118b8060c6619e5900fcf916faefb2d8d020fecb22ae0f62275db08");
+}
+
 TEST(Hex, EncodesLowerCase) { EXPECT_EQ(hex(std::string_view("\x00\x7f\xab\xff", 4)), "007fabff"); }
 
 TEST(Base64, KnownAnswers) {

@@ -377,6 +377,29 @@ TEST(SigningKey, MatchesHmacChain) {
   EXPECT_EQ(signing_key(kDocSecret, "20130524", "us-east-1", "s3"), expected);
 }
 
+// Keys are cached per thread; a cached key must always be the one its inputs derive.
+TEST(SigningKey, EveryInputSelectsItsOwnKeyWhateverWasCachedBefore) {
+  const auto fresh = [](std::string_view secret, std::string_view date, std::string_view region) {
+    std::string seed = "AWS4" + std::string(secret);
+    auto k = crypto::hmac_sha256(seed, date);
+    k = crypto::hmac_sha256(crypto::as_view(k), region);
+    k = crypto::hmac_sha256(crypto::as_view(k), "s3");
+    return crypto::hmac_sha256(crypto::as_view(k), "aws4_request");
+  };
+  const Secret old_secret{"rotated-away-secret"}, new_secret{"rotated-in-secret"};
+  for (int round = 0; round < 3; ++round) {  // the second and third rounds are served from the cache
+    EXPECT_EQ(signing_key(old_secret, "20261130", "us-east-1", "s3"), fresh("rotated-away-secret", "20261130", "us-east-1"));
+    EXPECT_EQ(signing_key(new_secret, "20261130", "us-east-1", "s3"), fresh("rotated-in-secret", "20261130", "us-east-1"));
+    EXPECT_EQ(signing_key(new_secret, "20261201", "us-east-1", "s3"), fresh("rotated-in-secret", "20261201", "us-east-1"));
+    EXPECT_EQ(signing_key(new_secret, "20261201", "eu-west-2", "s3"), fresh("rotated-in-secret", "20261201", "eu-west-2"));
+  }
+  // More distinct inputs than the cache holds: still right.
+  for (int i = 0; i < 40; ++i) {
+    const std::string secret = "secret-" + std::to_string(i);
+    EXPECT_EQ(signing_key(Secret{secret}, "20261201", "us-east-1", "s3"), fresh(secret, "20261201", "us-east-1"));
+  }
+}
+
 TEST(AmzDate, FormatsUtcBasicFormat) {
   using namespace std::chrono;
   EXPECT_EQ(amz_date(sys_days{2013y / May / 24} + 1h + 2min + 3s + 999ms), "20130524T010203Z");
