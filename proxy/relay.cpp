@@ -2,6 +2,7 @@
 
 #include "s3proxy/acl_policy.hpp"
 #include "s3proxy/audit.hpp"
+#include "s3proxy/buffer_pool.hpp"
 #include "s3proxy/chunked.hpp"
 #include "s3proxy/config_store.hpp"
 #include "s3proxy/forward.hpp"
@@ -13,6 +14,7 @@
 #include "s3proxy/s3_error.hpp"
 #include "s3proxy/s3_request.hpp"
 #include "s3proxy/sigv4.hpp"
+#include "s3proxy/splice.hpp"
 #include "s3proxy/text.hpp"
 #include "s3proxy/upstream.hpp"
 #include "s3proxy/upstream_health.hpp"
@@ -32,8 +34,12 @@ namespace {
 using namespace std::chrono_literals;
 
 // Request and response bodies move in pieces of this size: memory per request stays
-// bounded (two such buffers plus the header buffers) whatever the object size.
-constexpr std::size_t kBodyPiece = 64 * 1024;
+// bounded (two such buffers from the worker's BufferPool plus the client's read buffer)
+// whatever the object size.
+constexpr std::size_t kBodyPiece = BufferPool::kBufferSize;
+// Between requests a connection keeps a read buffer no larger than this (a small request's
+// whole head fits): 1,000 idle keep-alive connections cost a few MiB, not 64 MiB.
+constexpr std::size_t kIdleReadBuffer = 4 * 1024;
 // How long to wait for the upstream's answer to Expect: 100-continue before sending the
 // body anyway (RFC 9110 §10.1.1 lets a client proceed after a reasonable wait; curl and
 // botocore wait one second too).
@@ -47,10 +53,16 @@ constexpr std::size_t kMaxConfirmedBody = 256 * 1024;
 // canonical request in hex a few KiB): read whole, to pass it on without the upstream's
 // signing details.
 constexpr std::size_t kMaxErrorBody = 64 * 1024;
+// A plain-HTTP download at least this large moves through a kernel pipe (splice) instead
+// of user-space buffers; below it the pipe's set-up costs more than the copies it saves.
+constexpr std::uint64_t kSpliceMinBytes = 256 * 1024;
 // Upstream error messages are audited up to this length.
 constexpr std::size_t kMaxAuditedMessage = 512;
 
 using RequestParser = http::request_parser<http::buffer_body>;
+// The upstream's response is read into a pooled block (kMaxUpstreamHeader fits in it).
+using UpBuffer = beast::flat_static_buffer_base;
+static_assert(kMaxUpstreamHeader <= BufferPool::kBufferSize);
 using ResponseParser = http::response_parser<http::buffer_body>;
 
 // What the client has been told so far; decides how a late failure can still be reported.
@@ -132,6 +144,8 @@ class Session {
   asio::awaitable<void> run() {
     beast::flat_buffer buffer(cfg_->server.max_header_bytes + kBodyPiece);
     for (;;) {
+      // Nothing waiting from the client: give a large buffer (an upload's) back before idling.
+      if (buffer.size() == 0 && buffer.capacity() > kIdleReadBuffer) buffer.shrink_to_fit();
       RequestParser parser;
       parser.header_limit(static_cast<std::uint32_t>(cfg_->server.max_header_bytes));
       parser.body_limit(boost::none);  // bodies are streamed, never held
@@ -151,6 +165,7 @@ class Session {
       Exchange x = new_exchange();
       co_await handle(x, buffer, parser);
       finish(x);
+      piece_.release();
       if (!x.keep_alive || w_.stopping.load()) co_return;
     }
   }
@@ -161,7 +176,12 @@ class Session {
   ConnectionSlot& slot_;
   std::shared_ptr<const Config> cfg_;
   std::string remote_;
-  std::array<char, kBodyPiece> piece_{};
+  BufferPool::Lease piece_;  // taken when a body moves, given back when the request ends
+
+  char* piece() {
+    if (piece_.empty()) piece_ = w_.buffers.take();
+    return piece_.data();
+  }
 
   struct HeadRead {
     error_code ec;
@@ -187,7 +207,9 @@ class Session {
       }
       const std::size_t room = buffer.max_size() - buffer.size();
       if (room == 0) co_return HeadRead{http::error::header_limit};
-      auto [ec, n] = co_await client_.async_read_some(buffer.prepare(std::min(room, kBodyPiece)), use_nothrow);
+      // An idle connection waits with a small buffer; once a request is arriving, pieces grow.
+      const std::size_t want = buffer.size() == 0 ? kIdleReadBuffer : kBodyPiece;
+      auto [ec, n] = co_await client_.async_read_some(buffer.prepare(std::min(room, want)), use_nothrow);
       buffer.commit(n);
       if (ec == asio::error::eof) co_return HeadRead{buffer.size() == 0 ? error_code(http::error::end_of_stream)
                                                                          : error_code(http::error::partial_message)};
@@ -344,8 +366,8 @@ class Session {
       co_return Attempt::done;
     }
 
-    beast::flat_buffer up_buffer;
-    up_buffer.reserve(kBodyPiece);  // room for whole pieces of the response body (see read_piece)
+    const BufferPool::Lease up_block = w_.buffers.take();
+    UpBuffer up_buffer(up_block.data(), up_block.size());
     std::optional<ResponseParser> response;
     response.emplace();
     prepare(*response, plan);
@@ -397,7 +419,7 @@ class Session {
   // Some operations get no interim answer from some servers (RGW on POST ?delete): after
   // kContinueWait without a byte from the upstream, the body goes anyway.
   template <class UpStream, class Stale>
-  asio::awaitable<ContinueStep> await_continue(Exchange& x, UpStream& up, beast::flat_buffer& up_buffer,
+  asio::awaitable<ContinueStep> await_continue(Exchange& x, UpStream& up, UpBuffer& up_buffer,
                                                std::optional<ResponseParser>& response, ForwardPlan& plan,
                                                const Stale& stale) {
     auto& up_tcp = lowest(up);
@@ -428,7 +450,7 @@ class Session {
   // Reads the upstream's final response head, skipping interim 100s (a late one we did not
   // wait for, or one that crossed the body).
   template <class UpStream>
-  asio::awaitable<error_code> read_response_head(UpStream& up, beast::flat_buffer& up_buffer,
+  asio::awaitable<error_code> read_response_head(UpStream& up, UpBuffer& up_buffer,
                                                  std::optional<ResponseParser>& response, const ForwardPlan& plan) {
     lowest(up).expires_after(cfg_->upstream.read_timeout);
     auto [ec, n] = co_await http::async_read_header(up, up_buffer, *response, use_nothrow);
@@ -462,15 +484,15 @@ class Session {
       buffer.reserve(want);
     }
     auto& body = parser.get().body();
-    body.data = piece_.data();
-    body.size = piece_.size();
+    body.data = piece();
+    body.size = kBodyPiece;
     const auto now = std::chrono::steady_clock::now();
     if (now >= x.body_deadline) co_return std::pair{error_code(beast::error::timeout), std::string_view{}};
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(x.body_deadline - now);
     lowest(client_).expires_after(std::min<std::chrono::milliseconds>(cfg_->server.idle_timeout, left));
     auto [ec, n] = co_await http::async_read(client_, buffer, parser, use_nothrow);
     if (ec == http::error::need_buffer) ec = {};
-    co_return std::pair{ec, std::string_view(piece_.data(), piece_.size() - body.size)};
+    co_return std::pair{ec, std::string_view(piece(), kBodyPiece - body.size)};
   }
 
   template <class UpStream>
@@ -518,7 +540,7 @@ class Session {
 
   // Relays the upstream's response (header already read) to the client, body streamed.
   template <class UpStream>
-  asio::awaitable<void> relay_response(Exchange& x, UpStream& up, beast::flat_buffer& up_buffer,
+  asio::awaitable<void> relay_response(Exchange& x, UpStream& up, UpBuffer& up_buffer,
                                        ResponseParser& response, ForwardPlan& plan) {
     auto& res = response.get();
     const unsigned status = res.result_int();
@@ -537,34 +559,45 @@ class Session {
       co_return co_await relay_error_response(x, up, up_buffer, response, plan, upstream_keep_alive);
     }
 
-    http::response_serializer<http::buffer_body> sr{res};
-    x.client = ClientState::response_started;
-    lowest(client_).expires_after(cfg_->server.idle_timeout);
-    if (auto [ec, n] = co_await http::async_write_header(client_, sr, use_nothrow); ec) {
-      x.keep_alive = false;
-      co_return;
+    if constexpr (std::is_same_v<ClientStream, plain_stream> && std::is_same_v<UpStream, plain_stream>) {
+      if (spliceable(plan, response)) {
+        co_return co_await relay_spliced(x, up, up_buffer, response, plan, upstream_keep_alive);
+      }
     }
 
+    // The head goes out together with the first piece of the body: one write, not two.
+    http::response_serializer<http::buffer_body> sr{res};
     bool complete = response.is_done();
-    while (!response.is_done()) {
-      res.body().data = piece_.data();
-      res.body().size = piece_.size();
-      lowest(up).expires_after(cfg_->upstream.read_timeout);
-      auto [ec, n] = co_await http::async_read(up, up_buffer, response, use_nothrow);
-      if (ec == http::error::need_buffer) ec = {};
-      if (ec) {
-        // Cut off mid-response: the client must not take a truncated body for a whole one.
-        x.keep_alive = false;
-        x.rec.s3_code = std::string(info(S3Error::UpstreamResponseInvalid).code);
-        x.rec.s3_message = fmt::format("The upstream closed the response early: {}", ec.message());
-        x.truncated = true;
-        co_return;
+    for (;;) {
+      std::size_t got = 0;
+      if (!response.is_done()) {
+        res.body().data = piece();
+        res.body().size = kBodyPiece;
+        lowest(up).expires_after(cfg_->upstream.read_timeout);
+        auto [ec, n] = co_await http::async_read(up, up_buffer, response, use_nothrow);
+        if (ec == http::error::need_buffer) ec = {};
+        if (ec && x.client != ClientState::response_started) {
+          // Nothing of it reached the client yet: an honest error answer is still possible.
+          x.keep_alive = false;
+          const Failure cut{ec == beast::error::timeout ? S3Error::UpstreamTimeout : S3Error::UpstreamResponseInvalid,
+                            fmt::format("The upstream closed the response early: {}", ec.message())};
+          co_return co_await answer_error(x, cut);
+        }
+        if (ec) {
+          // Cut off mid-response: the client must not take a truncated body for a whole one.
+          x.keep_alive = false;
+          x.rec.s3_code = std::string(info(S3Error::UpstreamResponseInvalid).code);
+          x.rec.s3_message = fmt::format("The upstream closed the response early: {}", ec.message());
+          x.truncated = true;
+          co_return;
+        }
+        got = kBodyPiece - res.body().size;
       }
-      const std::size_t got = piece_.size() - res.body().size;
       x.rec.bytes_out += got;
-      res.body().data = piece_.data();
+      res.body().data = got > 0 ? piece() : nullptr;
       res.body().size = got;
       res.body().more = !response.is_done();
+      x.client = ClientState::response_started;
       lowest(client_).expires_after(cfg_->server.idle_timeout);
       auto [wec, wn] = co_await http::async_write(client_, sr, use_nothrow);
       if (wec == http::error::need_buffer) wec = {};
@@ -573,6 +606,7 @@ class Session {
         co_return;
       }
       complete = response.is_done();
+      if (complete) break;
     }
     if (!sr.is_done()) {
       res.body().data = nullptr;
@@ -584,19 +618,71 @@ class Session {
     plan.upstream_reusable = complete && upstream_keep_alive && up_buffer.size() == 0 && x.keep_alive;
   }
 
+  // A large download whose bytes need no inspection: a GET answered 200/206 with a
+  // Content-Length (errors and write acknowledgements never get here).
+  static bool spliceable(const ForwardPlan& plan, const ResponseParser& response) {
+    const unsigned status = response.get().result_int();
+    const auto length = response.content_length();
+    return plan.method == http::verb::get && (status == 200 || status == 206) && !response.chunked() && length &&
+           *length >= kSpliceMinBytes && !response.is_done();
+  }
+
+  // The head and the body bytes already read go out in one write; the rest moves from the
+  // upstream socket to the client's through a pipe, exactly Content-Length bytes.
+  asio::awaitable<void> relay_spliced(Exchange& x, plain_stream& up, UpBuffer& up_buffer, ResponseParser& response,
+                                      ForwardPlan& plan, bool upstream_keep_alive) {
+    auto& res = response.get();
+    const std::uint64_t length = *response.content_length();
+    const auto early = static_cast<std::size_t>(std::min<std::uint64_t>(up_buffer.size(), length));
+    http::response_serializer<http::buffer_body> sr{res};
+    res.body().data = early > 0 ? const_cast<void*>(up_buffer.data().data()) : nullptr;
+    res.body().size = early;
+    res.body().more = true;
+    x.client = ClientState::response_started;
+    lowest(client_).expires_after(cfg_->server.idle_timeout);
+    // With no body bytes at hand the serializer would stop before the head: write it alone.
+    auto [wec, wn] = early > 0 ? co_await http::async_write(client_, sr, use_nothrow)
+                               : co_await http::async_write_header(client_, sr, use_nothrow);
+    if (wec && wec != http::error::need_buffer) {
+      x.keep_alive = false;
+      co_return;
+    }
+    up_buffer.consume(early);
+    x.rec.bytes_out += early;
+
+    const auto moved = co_await splice_bytes(up.socket(), client_.socket(), length - early,
+                                             SpliceTimeouts{cfg_->upstream.read_timeout, cfg_->server.idle_timeout});
+    x.rec.bytes_out += moved.moved;
+    if (moved.read_ec) {
+      // Cut off mid-response: the client must not take a truncated body for a whole one.
+      x.keep_alive = false;
+      x.rec.s3_code = std::string(info(S3Error::UpstreamResponseInvalid).code);
+      x.rec.s3_message = fmt::format("The upstream closed the response early: {}", moved.read_ec.message());
+      x.truncated = true;
+      error_code ignored;
+      client_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+      co_return;
+    }
+    if (moved.write_ec) {
+      x.keep_alive = false;
+      co_return;
+    }
+    plan.upstream_reusable = upstream_keep_alive && up_buffer.size() == 0 && x.keep_alive;
+  }
+
   // Reads a (small) response body whole, bounded; nullopt once the client has its error.
   template <class UpStream>
-  asio::awaitable<std::optional<std::string>> read_small_body(Exchange& x, UpStream& up, beast::flat_buffer& up_buffer,
+  asio::awaitable<std::optional<std::string>> read_small_body(Exchange& x, UpStream& up, UpBuffer& up_buffer,
                                                               ResponseParser& response, std::size_t limit) {
     auto& res = response.get();
     std::string body;
     while (!response.is_done()) {
-      res.body().data = piece_.data();
-      res.body().size = piece_.size();
+      res.body().data = piece();
+      res.body().size = kBodyPiece;
       lowest(up).expires_after(cfg_->upstream.read_timeout);
       auto [ec, n] = co_await http::async_read(up, up_buffer, response, use_nothrow);
       if (ec == http::error::need_buffer) ec = {};
-      const std::size_t got = piece_.size() - res.body().size;
+      const std::size_t got = kBodyPiece - res.body().size;
       if (ec || body.size() + got > limit) {
         const Failure cut{ec == beast::error::timeout ? S3Error::UpstreamTimeout : S3Error::UpstreamResponseInvalid,
                           ec ? fmt::format("The upstream's answer was cut off: {}", ec.message())
@@ -604,7 +690,7 @@ class Session {
         co_await answer_error(x, cut);
         co_return std::nullopt;
       }
-      body.append(piece_.data(), got);
+      body.append(piece(), got);
     }
     co_return body;
   }
@@ -626,7 +712,7 @@ class Session {
   // identity (an upstream SignatureDoesNotMatch carries its StringToSign, CanonicalRequest
   // and access key id).
   template <class UpStream>
-  asio::awaitable<void> relay_error_response(Exchange& x, UpStream& up, beast::flat_buffer& up_buffer,
+  asio::awaitable<void> relay_error_response(Exchange& x, UpStream& up, UpBuffer& up_buffer,
                                              ResponseParser& response, ForwardPlan& plan, bool upstream_keep_alive) {
     auto body = co_await read_small_body(x, up, up_buffer, response, kMaxErrorBody);
     if (!body) co_return;
@@ -643,7 +729,7 @@ class Session {
   // whole: S3 can report a failed CompleteMultipartUpload or CopyObject as a 200 carrying an
   // <Error> document, and with upstream.verify_writes the object is looked up first.
   template <class UpStream>
-  asio::awaitable<void> confirm_write(Exchange& x, UpStream& up, beast::flat_buffer& up_buffer,
+  asio::awaitable<void> confirm_write(Exchange& x, UpStream& up, UpBuffer& up_buffer,
                                       ResponseParser& response, ForwardPlan& plan, bool upstream_keep_alive) {
     auto& res = response.get();
     auto body = co_await read_small_body(x, up, up_buffer, response, kMaxConfirmedBody);

@@ -2,6 +2,7 @@
 
 #include "s3proxy/admin.hpp"
 #include "s3proxy/audit.hpp"
+#include "s3proxy/buffer_pool.hpp"
 #include "s3proxy/canary.hpp"
 #include "s3proxy/config_store.hpp"
 #include "s3proxy/lifecycle.hpp"
@@ -45,6 +46,7 @@ struct Worker {
   // Declared first so that it is destroyed last: the coroutine frames the io_context destroys
   // hold guards registered with it.
   ConnectionRegistry connections;
+  BufferPool buffers;  // likewise: those frames hold buffers lent from it
   asio::io_context ioc{1};
   tcp::acceptor acceptor{ioc};
   std::unique_ptr<UpstreamPool> pool;
@@ -194,7 +196,7 @@ int run_server(const Config& config, AuditLog& audit, Metrics& metrics, ConfigLo
       w.acceptor.listen(kListenBacklog);
       w.pool = std::make_unique<UpstreamPool>(w.ioc.get_executor(), config.upstream, upstream_tls, metrics);
       w.client = std::make_unique<S3Client>(*w.pool, store.upstream_source());
-      w.state = std::make_unique<WorkerState>(WorkerState{services, *w.pool, *w.client, stopping, w.connections});
+      w.state = std::make_unique<WorkerState>(WorkerState{services, *w.pool, *w.client, stopping, w.connections, w.buffers});
     }
   } catch (const std::exception& e) {
     std::cerr << "s3-acl-proxy: cannot listen on " << to_string(config.server.listen) << ": " << e.what() << "\n";

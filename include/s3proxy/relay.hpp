@@ -11,6 +11,7 @@
 namespace s3proxy {
 
 class AuditLog;
+class BufferPool;
 class ConfigStore;
 class ConnectionRegistry;
 class Metrics;
@@ -36,6 +37,7 @@ struct WorkerState {
   S3Client& client;                   // the proxy's own requests (write verification)
   const std::atomic<bool>& stopping;  // set on SIGTERM: finish the current request, then close
   ConnectionRegistry& connections;    // this worker's client connections (shutdown reaches them here)
+  BufferPool& buffers;                // body buffers, lent per request
 };
 
 // The boundary of a connection's coroutine: nothing escapes it. An exception from the

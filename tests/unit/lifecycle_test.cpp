@@ -5,6 +5,7 @@
 #include "s3proxy/lifecycle.hpp"
 
 #include "s3proxy/audit.hpp"
+#include "s3proxy/buffer_pool.hpp"
 #include "s3proxy/config_store.hpp"
 #include "s3proxy/metrics.hpp"
 #include "s3proxy/overload.hpp"
@@ -123,6 +124,7 @@ std::string signed_request(std::uint16_t proxy_port, http::verb method, const st
 // One worker, as run_server sets it up, in front of an upstream that accepts connections
 // (in its listen backlog) and never answers.
 struct Worker {
+  BufferPool buffers;  // outlives the coroutine frames the io_context destroys
   asio::io_context ioc{1};
   tcp::acceptor silent_upstream{ioc, {asio::ip::make_address("127.0.0.1"), 0}};
   Config cfg = test_config(silent_upstream.local_endpoint().port());
@@ -150,7 +152,7 @@ struct Worker {
     pool.emplace(ioc.get_executor(), cfg.upstream, nullptr, metrics);
     client.emplace(*pool, store.upstream_source());
     services.emplace(ProxyServices{store, *audit, metrics});
-    state.emplace(WorkerState{*services, *pool, *client, stopping, *registry});
+    state.emplace(WorkerState{*services, *pool, *client, stopping, *registry, buffers});
     accept_next();
   }
   ~Worker() {
