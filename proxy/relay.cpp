@@ -194,8 +194,14 @@ class Session {
 
   // The loop of http::async_read_header, with one more check on the raw bytes before the
   // parser sees them: a folded header line is refused, never joined.
+  //
+  // The parser applies its header limit to the bytes of one put() only, and takes complete
+  // lines as they come: a head arriving in pieces would never reach it. The limit is kept
+  // here, on the whole head.
   asio::awaitable<HeadRead> read_request_head(beast::flat_buffer& buffer, RequestParser& parser) {
     lowest(client_).expires_after(cfg_->server.idle_timeout);
+    const std::size_t limit = cfg_->server.max_header_bytes;
+    std::size_t taken = 0;  // head bytes the parser has consumed so far
     for (;;) {
       if (buffer.size() > 0) {
         if (has_obs_fold(as_view(buffer))) co_return HeadRead{{}, true};
@@ -203,7 +209,11 @@ class Session {
         const std::size_t used = parser.put(buffer.data(), ec);
         if (ec && ec != http::error::need_more) co_return HeadRead{ec};
         buffer.consume(used);
+        taken += used;
+        if (taken > limit) co_return HeadRead{http::error::header_limit};
         if (parser.is_header_done()) co_return HeadRead{};
+        // Not done although more than the allowance is at hand: the head's end lies beyond it.
+        if (taken + buffer.size() > limit) co_return HeadRead{http::error::header_limit};
       }
       const std::size_t room = buffer.max_size() - buffer.size();
       if (room == 0) co_return HeadRead{http::error::header_limit};

@@ -210,9 +210,8 @@ Result<AuthParams> parse_header_auth(const RequestView& request, std::string_vie
   return p;
 }
 
-Result<AuthParams> parse_presigned_auth(const RequestView& request) {
+Result<AuthParams> parse_presigned_auth(const RequestView& request, const std::vector<QueryParam>& params) {
   const AuthSource& src = kQuerySource;
-  auto params = parse_query(request.raw_query);
   for (auto name : {kPresignedAlgorithm, kPresignedCredential, kPresignedDate, kPresignedExpires,
                     kPresignedSignedHeaders, kPresignedSignature}) {
     auto n = count_param(params, name);
@@ -315,9 +314,12 @@ std::string canonical_uri(std::string_view raw_path) {
   return out;
 }
 
-std::string canonical_query(std::string_view raw_query, bool drop_signature) {
+namespace {
+
+std::string canonical_query_of(const std::vector<QueryParam>& params, bool drop_signature) {
   std::vector<std::pair<std::string, std::string>> pairs;
-  for (auto& p : parse_query(raw_query)) {
+  pairs.reserve(params.size());
+  for (const auto& p : params) {
     if (drop_signature && p.name == kPresignedSignature) continue;
     // A component that does not decode is kept as sent: the client signed its bytes.
     if (p.decoded)
@@ -334,6 +336,53 @@ std::string canonical_query(std::string_view raw_query, bool drop_signature) {
     out += value;
   }
   return out;
+}
+
+AuthKind detect_auth_of(const RequestView& request, const std::vector<QueryParam>& params) {
+  if (auto auth = header_value(request.headers, "authorization")) {
+    auto value = trim(*auth);
+    if (value.starts_with(kAlgorithm)) return AuthKind::sigv4_header;
+    if (value.starts_with("AWS ")) return AuthKind::sigv2_header;
+    return AuthKind::other;
+  }
+  if (query_has_v4_params(params)) return AuthKind::sigv4_presigned;
+  if (query_has_v2_params(params)) return AuthKind::sigv2_presigned;
+  return AuthKind::none;
+}
+
+// The query is parsed once per request and shared by detection, parsing and the canonical
+// request.
+Result<AuthParams> parse_auth_of(const RequestView& request, const std::vector<QueryParam>& params) {
+  switch (detect_auth_of(request, params)) {
+    case AuthKind::none: return fail(S3Error::AccessDenied, "Access Denied");
+    case AuthKind::sigv2_header:
+    case AuthKind::sigv2_presigned:
+      return fail(S3Error::InvalidRequest,
+                  "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.");
+    case AuthKind::other:
+      return malformed(kHeaderSource, "the authorization scheme is not supported; expecting AWS4-HMAC-SHA256.");
+    case AuthKind::sigv4_presigned: return parse_presigned_auth(request, params);
+    case AuthKind::sigv4_header: break;
+  }
+  if (query_has_v4_params(params) || query_has_v2_params(params))
+    return fail(S3Error::InvalidArgument,
+                "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string "
+                "parameter or the Authorization header should be specified");
+  return parse_header_auth(request, trim(*header_value(request.headers, "authorization")));
+}
+
+std::string canonical_request_of(const RequestView& request, const AuthParams& params,
+                                 const std::vector<QueryParam>& query) {
+  const bool presigned = params.kind == AuthKind::sigv4_presigned;
+  return canonical_request(request.method, canonical_uri(request.raw_path), canonical_query_of(query, presigned),
+                           canonical_headers(request.headers, params.signed_headers),
+                           join_signed_headers(params.signed_headers), params.payload_hash);
+}
+
+}  // namespace
+
+std::string canonical_query(std::string_view raw_query, bool drop_signature) {
+  return canonical_query_of(parse_query(raw_query), drop_signature);
 }
 
 std::string canonical_headers(std::span<const Header> headers, std::span<const std::string> signed_lower_names) {
@@ -497,52 +546,20 @@ bool is_streaming(PayloadMode mode) {
   return false;
 }
 
-AuthKind detect_auth(const RequestView& request) {
-  if (auto auth = header_value(request.headers, "authorization")) {
-    auto value = trim(*auth);
-    if (value.starts_with(kAlgorithm)) return AuthKind::sigv4_header;
-    if (value.starts_with("AWS ")) return AuthKind::sigv2_header;
-    return AuthKind::other;
-  }
-  auto params = parse_query(request.raw_query);
-  if (query_has_v4_params(params)) return AuthKind::sigv4_presigned;
-  if (query_has_v2_params(params)) return AuthKind::sigv2_presigned;
-  return AuthKind::none;
-}
+AuthKind detect_auth(const RequestView& request) { return detect_auth_of(request, parse_query(request.raw_query)); }
 
-Result<AuthParams> parse_auth(const RequestView& request) {
-  const auto kind = detect_auth(request);
-  switch (kind) {
-    case AuthKind::none: return fail(S3Error::AccessDenied, "Access Denied");
-    case AuthKind::sigv2_header:
-    case AuthKind::sigv2_presigned:
-      return fail(S3Error::InvalidRequest,
-                  "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.");
-    case AuthKind::other:
-      return malformed(kHeaderSource, "the authorization scheme is not supported; expecting AWS4-HMAC-SHA256.");
-    case AuthKind::sigv4_presigned: return parse_presigned_auth(request);
-    case AuthKind::sigv4_header: break;
-  }
-  auto params = parse_query(request.raw_query);
-  if (query_has_v4_params(params) || query_has_v2_params(params))
-    return fail(S3Error::InvalidArgument,
-                "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string "
-                "parameter or the Authorization header should be specified");
-  return parse_header_auth(request, trim(*header_value(request.headers, "authorization")));
-}
+Result<AuthParams> parse_auth(const RequestView& request) { return parse_auth_of(request, parse_query(request.raw_query)); }
 
 std::string request_canonical_request(const RequestView& request, const AuthParams& params) {
-  const bool presigned = params.kind == AuthKind::sigv4_presigned;
-  return canonical_request(request.method, canonical_uri(request.raw_path), canonical_query(request.raw_query, presigned),
-                           canonical_headers(request.headers, params.signed_headers),
-                           join_signed_headers(params.signed_headers), params.payload_hash);
+  return canonical_request_of(request, params, parse_query(request.raw_query));
 }
 
 Result<Verified> verify(const RequestView& request, const KeyLookup& lookup, system_clock::time_point now) {
   // A path that does not percent-decode has no canonical form to verify (classification
   // refuses it first on the request path; verify() stands on its own).
   if (!uri::decode(request.raw_path)) return fail(S3Error::InvalidURI, "Couldn't parse the specified URI.");
-  auto parsed = parse_auth(request);
+  const auto query = parse_query(request.raw_query);
+  auto parsed = parse_auth_of(request, query);
   if (!parsed) return parsed.failure();
   auto& p = parsed.value();
 
@@ -555,7 +572,7 @@ Result<Verified> verify(const RequestView& request, const KeyLookup& lookup, sys
 
   auto scope = credential_scope(p.credential.date, p.credential.region, p.credential.service);
   auto key = signing_key(*secret, p.credential.date, p.credential.region, p.credential.service);
-  auto expected = signature_hex(key, string_to_sign(p.amz_date, scope, request_canonical_request(request, p)));
+  auto expected = signature_hex(key, string_to_sign(p.amz_date, scope, canonical_request_of(request, p, query)));
   if (!crypto::constant_time_equal(expected, p.signature))
     return fail(S3Error::SignatureDoesNotMatch,
                 "The request signature we calculated does not match the signature you provided. Check your key and "

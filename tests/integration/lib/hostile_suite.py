@@ -183,6 +183,10 @@ class Parts(list):
     """Request bytes sent in these parts, PART_PAUSE_S apart."""
 
 
+def in_pieces(raw, size):
+    return Parts(raw[i:i + size] for i in range(0, len(raw), size))
+
+
 def exchange(host, port, raw, head_only):
     """Sends raw (in one piece, or Parts) on a new connection, reads one response, then watches
     the connection for AFTER_ANSWER_S: anything more is a second answer; EOF means closed."""
@@ -509,6 +513,9 @@ def rows_framing():
                 code=TOO_LARGE_HEAD, write=False),
         framing("header_section_over_16k", lambda c: head_get(
             c, [(f"x-note-{i}", "v" * 300) for i in range(60)]), code=TOO_LARGE_HEAD, write=False),
+        # The same head in 3 KiB pieces: the limit is on the whole head, not on each read.
+        framing("header_section_over_16k_in_pieces", lambda c: in_pieces(head_get(
+            c, [(f"x-note-{i}", "v" * 300) for i in range(60)]), 3 * 1024), code=TOO_LARGE_HEAD, write=False),
         framing("over_100_header_fields", lambda c: head_get(
             c, [(f"x-note-{i}", "v") for i in range(MAX_FIELDS + 1)]), code=TOO_LARGE_HEAD, write=False),
         framing("over_100_header_fields_put", lambda c: put_with(
