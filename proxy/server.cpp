@@ -17,6 +17,8 @@
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
+#include <malloc.h>
+
 #include <exception>
 #include <iostream>
 #include <list>
@@ -24,6 +26,10 @@
 #include <thread>
 
 namespace s3proxy {
+
+// How often freed heap memory is returned to the system (malloc_trim, a walk over the free
+// chunks of every arena): often enough that RSS follows the load down within seconds.
+constexpr std::chrono::seconds kMemoryTrimInterval{5};
 
 namespace {
 
@@ -227,6 +233,19 @@ int run_server(const Config& config, AuditLog& audit, Metrics& metrics, ConfigLo
 
   probe.start();
   if (canary) canary->start();
+
+  // glibc keeps what a burst freed in its per-thread arenas: after 200 concurrent uploads
+  // about 40 MiB that RSS would never lose. Handing free pages back now and then bounds it.
+  asio::steady_timer trim_timer(main_ioc);
+  std::function<void()> trim_later = [&] {
+    trim_timer.expires_after(kMemoryTrimInterval);
+    trim_timer.async_wait([&](const error_code& ec) {
+      if (ec) return;
+      ::malloc_trim(0);
+      trim_later();
+    });
+  };
+  trim_later();
   for (auto& w : workers) {
     asio::co_spawn(w.ioc, accept_loop(w, server_tls.get(), audit, metrics), [&audit, &metrics](std::exception_ptr e) {
       if (e) report_escaped(audit, metrics, "accept", e);

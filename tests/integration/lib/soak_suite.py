@@ -571,6 +571,12 @@ def main():
                  f"after {after_rss / 1024:.1f} MiB (slack {RSS_SLACK_KIB // 1024} MiB); fds baseline {base_fds}, "
                  f"peak {peak['fds']}, after {after_fds} (slack {FD_SLACK}), {upstream_after} of them upstream")
 
+    # Memory a burst freed goes back to the system: RSS ends near where the idle proxy began,
+    # not only near the level the warm-up left.
+    r.check("rss_back_near_cold_start", lambda: expect(
+        after_rss <= cold_rss + RSS_SLACK_KIB,
+        f"RSS {after_rss / 1024:.1f} MiB after the load, {cold_rss / 1024:.1f} MiB at the cold start "
+        f"(slack {RSS_SLACK_KIB // 1024} MiB)"))
     r.check("rss_back_near_baseline", lambda: expect(
         after_rss <= base_rss + RSS_SLACK_KIB,
         f"RSS {after_rss / 1024:.1f} MiB after the load, baseline {base_rss / 1024:.1f} MiB "
