@@ -44,14 +44,25 @@ CANARY_RESULTS = {"ok", "failed"}
 
 
 def written_fields(audit_cpp):
-    """Fields of a request line, from to_json_line in proxy/audit.cpp; nested objects
-    flattened with "_" the way LogQL's `| json` names them (acl.action -> acl_action)."""
+    """Fields of a request line, from to_json_line(const AuditRecord&) in proxy/audit.cpp,
+    which writes each field through str/opt_str/num/key("name"); a nested object is
+    written inline after key("name") as \\"member\\": and flattened with "_" the way
+    LogQL's `| json` names them (acl.action -> acl_action)."""
+    start = audit_cpp.find("std::string to_json_line(const AuditRecord& rec) {")
+    if start < 0:
+        raise ValueError("no to_json_line(const AuditRecord&) in proxy/audit.cpp")
+    body = audit_cpp[start:audit_cpp.index("\n}\n", start)]
     fields = set()
-    for name, rest in re.findall(r'obj\.emplace\("(\w+)",([^;]*);', audit_cpp):
-        if "boost::json::object{" in rest:
-            fields.update(f"{name}_{key}" for key in re.findall(r'\{"(\w+)",', rest))
-        else:
+    calls = list(re.finditer(r'\b(str|opt_str|num|key)\("(\w+)"', body))
+    for i, call in enumerate(calls):
+        name = call.group(2)
+        if call.group(1) != "key":
             fields.add(name)
+            continue
+        # The code up to the next field: inline members of a nested object, if any.
+        following = body[call.end():calls[i + 1].start() if i + 1 < len(calls) else len(body)]
+        members = re.findall(r'\\"(\w+)\\":', following)
+        fields.update(f"{name}_{m}" for m in members) if members else fields.add(name)
     if not fields:
         raise ValueError("no fields found in proxy/audit.cpp to_json_line")
     return fields
