@@ -14,7 +14,7 @@ rgw_pkgs=(radosgw ceph-mon ceph-osd ceph-common curl procps iproute2)
 # Real S3 clients and peers the integration tests drive.
 test_pkgs=(ruby ruby-aws-sdk-s3 ruby-fog-aws python3 python3-boto3 awscli
   prometheus python3-yaml openssl procps slowhttptest
-  dpkg-dev systemd man-db util-linux)  # scripts/package-check.sh: cpack's DEB, systemd-analyze, man -w, unshare
+  dpkg-dev systemd man-db util-linux strace)  # scripts/package-check.sh: DEB tools, systemd-analyze, man -w, unshare, strace
 # The machine image may ship its own Node.js (which conflicts with Debian's npm).
 command -v npm >/dev/null || test_pkgs+=(nodejs npm)
 # The benchmark (bench/run.sh): the nginx baseline and origin, the load generator, the signer's python.

@@ -114,7 +114,76 @@ else
   fail "packaged_config_needs_credentials (no mention of $run_cred_dir)"
 fi
 
-# 4. Purged: nothing the package installed is left (the operator's credentials are theirs).
+# 4. The unit's SystemCallFilter= against what the installed binary really calls: it runs under
+# strace on loopback (admin endpoints, a refused upload, the canary against a closed upstream
+# port, SIGHUP, SIGTERM); every system call made must be in @system-service and none in the
+# groups the unit removes. (systemd itself is not PID 1 here, so the filter cannot be applied.)
+if command -v strace >/dev/null; then
+  port=${PACKAGE_CHECK_PORT:-28480}
+  sc=$pkgdir/syscalls
+  mkdir -p "$sc"
+  echo secret-a >"$sc/up"; echo secret-b >"$sc/cl"
+  cat >"$sc/p.toml" <<TOML
+[server]
+listen = "127.0.0.1:$port"
+admin_listen = "127.0.0.1:$((port + 1))"
+[upstream]
+endpoint = "http://127.0.0.1:$((port + 2))"
+region = "us-east-1"
+access_key_id = "AKIAIOSFODNN7EXAMPLE"
+secret_access_key_file = "up"
+[[clients]]
+access_key_id = "AKIAMASTODONEXAMPLE"
+secret_access_key_file = "cl"
+[canary]
+bucket = "media"
+interval = "1s"
+[audit]
+path = "audit.jsonl"
+TOML
+  # strace sets PTRACE_O_EXITKILL: killed after 30 s, it takes the proxy with it.
+  timeout -s KILL 30 strace -f -qq -o "$sc/trace" /usr/bin/s3-acl-proxy --config "$sc/p.toml" >"$sc/log" 2>&1 &
+  tracer=$!
+  for _ in $(seq 50); do curl -sf "http://127.0.0.1:$((port + 1))/healthz" >/dev/null && break; sleep 0.1; done
+  sleep 1.5  # a canary run
+  for path in /healthz /metrics /readyz; do curl -s -o /dev/null "http://127.0.0.1:$((port + 1))$path"; done
+  curl -s -o /dev/null -X PUT --data-binary @"$unit" "http://127.0.0.1:$port/media/k"
+  proxy=$(pgrep -P "$tracer" -x s3-acl-proxy | head -n1)
+  [ -n "$proxy" ] && kill -HUP "$proxy" && sleep 0.5 && kill -TERM "$proxy"
+  wait "$tracer"
+  rc=$?
+  # The groups, expanded: systemd-analyze lists nested groups by name.
+  expand() {
+    local todo=" $* " seen=" " g m
+    while [ -n "${todo// /}" ]; do
+      read -r g todo <<<"$todo"; todo=" $todo "
+      [[ "$seen" == *" $g "* ]] && continue
+      seen="$seen$g "
+      for m in $(systemd-analyze syscall-filter "$g" | awk 'NR > 1 && /^    [@a-z]/ { print $1 }'); do
+        case $m in @*) todo="$todo$m " ;; *) echo "$m" ;; esac
+      done
+    done | sort -u
+  }
+  sed -nE 's/^[0-9]+ +([a-z_0-9]+)\(.*/\1/p' "$sc/trace" | sort -u >"$sc/used"
+  removed=$(sed -nE 's/^SystemCallFilter=~(.*)$/\1/p' "$unit")
+  outside=$(comm -23 "$sc/used" <(expand @system-service) | tr '\n' ' ')
+  # shellcheck disable=SC2086
+  inside_removed=$(comm -12 "$sc/used" <(expand $removed) | tr '\n' ' ')
+  {
+    echo "exit $rc; $(wc -l <"$sc/used") system calls; outside @system-service: ${outside:-none}; in $removed: ${inside_removed:-none}"
+    grep -c '"event":"canary"' "$sc/audit.jsonl" | sed 's/^/canary lines: /'
+  } >"$out" 2>&1
+  if [ "$rc" -eq 0 ] && [ -s "$sc/used" ] && [ -z "$outside" ] && [ -z "$inside_removed" ] &&
+     grep -q '"event":"canary"' "$sc/audit.jsonl" && grep -q '"event":"auth_failed"' "$sc/audit.jsonl"; then
+    pass "syscalls_within_unit_filter ($(wc -l <"$sc/used") distinct calls, all in @system-service, none in $removed)"
+  else
+    fail "syscalls_within_unit_filter"
+  fi
+else
+  : >"$out"; fail "syscalls_within_unit_filter: strace missing (scripts/install-deps.sh test)"
+fi
+
+# 5. Purged: nothing the package installed is left (the operator's credentials are theirs).
 rm -rf "$cred_dir"
 if dpkg --purge "$pkg" >"$out" 2>&1; then installed=0; pass "dpkg_purge"; else fail "dpkg_purge"; fi
 left=$(grep -v '/$' "$pkgdir/contents" | while read -r f; do [ -e "$f" ] && echo "$f"; done)
