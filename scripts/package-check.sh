@@ -148,7 +148,7 @@ TOML
   sleep 1.5  # a canary run
   for path in /healthz /metrics /readyz; do curl -s -o /dev/null "http://127.0.0.1:$((port + 1))$path"; done
   curl -s -o /dev/null -X PUT --data-binary @"$unit" "http://127.0.0.1:$port/media/k"
-  proxy=$(pgrep -P "$tracer" -x s3-acl-proxy | head -n1)
+  proxy=$(pgrep -P "$(pgrep -P "$tracer" -x strace | head -n1)" -x s3-acl-proxy | head -n1)
   [ -n "$proxy" ] && kill -HUP "$proxy" && sleep 0.5 && kill -TERM "$proxy"
   wait "$tracer"
   rc=$?
