@@ -399,7 +399,7 @@ done
 # (tests/deploy/check_log_pipeline.py). Needs the suites that write denied, failed, refused
 # and canary lines.
 log_pipeline_check() {
-  local need=" acl refusals observability operations " have=" ${selected_suites[*]:-} " s out
+  local need=" acl refusals observability operations " have=" ${selected_suites[*]:-} " s out logs
   for s in $need; do
     if [ "$DIRECT" = 1 ] || [[ "$have" != *" $s "* ]]; then
       report SKIP log_pipeline_fields "needs the suites$need"
