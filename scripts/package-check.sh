@@ -47,7 +47,7 @@ build_dir=${BUILD_DIR:-build}
 [ -f "$build_dir/CMakeCache.txt" ] || bash scripts/build.sh >/dev/null
 
 # 1. The package and what it holds.
-if (cd "$build_dir" && { [ "${NO_BUILD:-0}" = 1 ] || cmake --build . -j2 --target s3-acl-proxy man; } &&
+if (cd "$build_dir" && { [ "${NO_BUILD:-0}" = 1 ] || { cmake --build . -j2 --target s3-acl-proxy && cmake --build . --target man; }; } &&
     cpack -G DEB -B "$pkgdir") >"$out" 2>&1 &&
    deb=$(ls "$pkgdir"/s3-acl-proxy_*.deb 2>/dev/null) && [ -n "$deb" ]; then
   pass "deb_built ($(basename "$deb"), $(($(stat -c %s "$deb") / 1024)) KiB)"
