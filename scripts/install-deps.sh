@@ -7,12 +7,14 @@ what=${1:-test}
 export DEBIAN_FRONTEND=noninteractive
 
 build_pkgs=(build-essential cmake pkg-config git
-  libboost1.81-dev libssl-dev libfmt-dev libtomlplusplus-dev libgtest-dev zlib1g-dev)
+  libboost1.81-dev libssl-dev libfmt-dev libtomlplusplus-dev libgtest-dev zlib1g-dev
+  help2man)  # the man page, generated from --help
 # The throwaway Ceph RGW the quick start and the tests put behind the proxy.
 rgw_pkgs=(radosgw ceph-mon ceph-osd ceph-common curl procps iproute2)
 # Real S3 clients and peers the integration tests drive.
 test_pkgs=(ruby ruby-aws-sdk-s3 ruby-fog-aws python3 python3-boto3 awscli
-  prometheus python3-yaml openssl procps slowhttptest)
+  prometheus python3-yaml openssl procps slowhttptest
+  dpkg-dev systemd man-db util-linux strace)  # scripts/package-check.sh: DEB tools, systemd-analyze, man -w, unshare, strace
 # The machine image may ship its own Node.js (which conflicts with Debian's npm).
 command -v npm >/dev/null || test_pkgs+=(nodejs npm)
 # The benchmark (bench/run.sh): the nginx baseline and origin, the load generator, the signer's python.
@@ -28,4 +30,11 @@ if [ -n "$todo" ]; then
   apt-get update -qq || true
   # shellcheck disable=SC2086
   apt-get install -y -qq --no-install-recommends $todo >/dev/null
+fi
+
+# scripts/check-deploy.sh: the Kubernetes API schemas (npm kubernetes-models, pinned by
+# tests/deploy/package-lock.json).
+if [ "$what" = test ] && [ ! -d "$(dirname "$0")/../tests/deploy/node_modules/kubernetes-models" ]; then
+  (cd "$(dirname "$0")/../tests/deploy" && npm ci --no-audit --no-fund >/dev/null) ||
+    echo "npm ci in tests/deploy failed: scripts/check-deploy.sh will report the schema check as failed" >&2
 fi

@@ -394,6 +394,30 @@ for name in "${selected_suites[@]}"; do
   echo "# suite $name: $(elapsed "$t_suite") s"
 done
 
+# --- the log shipping (deploy/alloy/config.alloy) and the LogQL rules and dashboard over it
+# reference only fields and values found, with their types, in the audit lines of this run
+# (tests/deploy/check_log_pipeline.py). Needs the suites that write denied, failed, refused
+# and canary lines.
+log_pipeline_check() {
+  local need=" acl refusals observability operations " have=" ${selected_suites[*]:-} " s out logs
+  for s in $need; do
+    if [ "$DIRECT" = 1 ] || [[ "$have" != *" $s "* ]]; then
+      report SKIP log_pipeline_fields "needs the suites$need"
+      return
+    fi
+  done
+  mapfile -t logs < <(find "$work" -name '*audit.jsonl' -type f)
+  if out=$(PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 "$root/tests/deploy/check_log_pipeline.py" \
+      --alloy "$root/deploy/alloy/config.alloy" --loki-rules "$root/conf/loki/s3-acl-proxy-rules.yml" \
+      --dashboard "$root/conf/grafana/s3-acl-proxy-audit.json" "${logs[@]}" 2>&1); then
+    echo "$out" | sed 's/^PASS /# /'
+    report PASS log_pipeline_fields
+  else
+    report FAIL log_pipeline_fields "$(echo "$out" | grep -v '^PASS' | tr '\n' ' ')"
+  fi
+}
+log_pipeline_check
+
 # --- last: nothing any proxy wrote during the whole run (audit logs and proxy logs of the
 # shared proxy and of every suite) holds a secret, a signature, a credential scope or a
 # token. The scanner first proves on planted lines that it catches each kind.
