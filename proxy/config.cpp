@@ -604,7 +604,7 @@ ServerConfig parse_server(const Section& s, const Context& ctx) {
 UpstreamConfig parse_upstream(const Section& s, const Context& ctx) {
   s.allow_only({"endpoint", "region", "access_key_id", "secret_access_key", "secret_access_key_env",
                 "secret_access_key_file", "addressing", "verify_peer", "ca_file", "connect_timeout", "read_timeout",
-                "max_idle_connections", "payload", "verify_writes"});
+                "max_idle_connections", "payload", "verify_writes", "checksums"});
   UpstreamConfig c;
   bool ip_literal = false;
   if (!s.has("endpoint")) s.fail("endpoint", "required");
@@ -659,6 +659,9 @@ UpstreamConfig parse_upstream(const Section& s, const Context& ctx) {
   if (c.payload == UpstreamPayload::unsigned_payload && c.scheme != Scheme::https)
     s.fail("payload", "\"unsigned\" is allowed only with an https:// " + s.key("endpoint"));
   c.verify_writes = s.boolean("verify_writes").value_or(false);
+  c.checksums = s.choice<UpstreamChecksums>(
+      "checksums", {{"forward", UpstreamChecksums::forward}, {"strip", UpstreamChecksums::strip}},
+      UpstreamChecksums::forward);
   return c;
 }
 
@@ -900,6 +903,10 @@ std::string_view to_string(UpstreamPayload p) {
   return "auto";
 }
 
+std::string_view to_string(UpstreamChecksums c) {
+  return c == UpstreamChecksums::strip ? "strip" : "forward";
+}
+
 std::string format_duration(std::chrono::milliseconds d) {
   const auto ms = d.count();
   if (ms != 0 && ms % 3'600'000 == 0) return std::to_string(ms / 3'600'000) + "h";
@@ -962,6 +969,10 @@ std::string describe(const Config& config) {
   out << "  timeouts:     connect " << format_duration(u.connect_timeout) << ", read "
       << format_duration(u.read_timeout) << "; up to " << u.max_idle_connections << " idle connections\n";
   out << "  verify writes: " << (u.verify_writes ? "yes (HEAD after each acknowledged write)" : "no") << "\n";
+  out << "  checksums:    " << to_string(u.checksums)
+      << (u.checksums == UpstreamChecksums::strip ? " (verified by the proxy, never sent upstream)"
+                                                  : " (x-amz-checksum-* headers sent upstream as received)")
+      << "\n";
   out << "clients:        " << config.clients.size() << "\n";
   for (const auto& c : config.clients) {
     out << "  " << c.access_key_id << " -> upstream as "

@@ -46,7 +46,7 @@ bool is_presign_param(std::string_view decoded_name) {
 
 // The query the upstream gets: presigned authentication removed, and in strip mode the ACL
 // parameters presigners hoist out of the headers (S3 applies x-amz-* query parameters).
-std::string forwarded_query(std::string_view raw_query, bool strip_acl) {
+std::string forwarded_query(std::string_view raw_query, bool strip_acl, bool strip_checksums) {
   std::string out;
   while (!raw_query.empty()) {
     auto amp = raw_query.find('&');
@@ -54,7 +54,8 @@ std::string forwarded_query(std::string_view raw_query, bool strip_acl) {
     auto name = pair.substr(0, pair.find('='));
     auto decoded = uri::decode(name);
     const std::string_view plain = decoded ? std::string_view(*decoded) : name;
-    if (!pair.empty() && !is_presign_param(plain) && !(strip_acl && is_acl_header(plain))) {
+    const bool checksum = strip_checksums && checksums::is_checksum_header(text::lower(plain));
+    if (!pair.empty() && !is_presign_param(plain) && !(strip_acl && is_acl_header(plain)) && !checksum) {
       if (!out.empty()) out += '&';
       out += pair;
     }
@@ -259,6 +260,7 @@ ForwardedHeaders forwarded_headers(const ForwardInput& in) {
     if (is_hop_by_hop(name) || replaced_by_proxy(name)) continue;
     if (std::find(connection_named.begin(), connection_named.end(), name) != connection_named.end()) continue;
     if (in.acl.strip_headers && is_acl_header(name)) continue;
+    if (in.upstream.checksums == UpstreamChecksums::strip && checksums::is_checksum_header(name)) continue;
     std::string value(text::trim(h.value));
     if (streaming && streaming_only(name)) continue;
     if (streaming && name == "content-encoding") {
@@ -289,6 +291,28 @@ HeaderList sorted_and_merged(HeaderList headers) {
   return merged;
 }
 
+// Strip mode: the checksums the client declared, in headers or (presigned) in the query.
+Result<std::vector<checksums::Declared>> declared_checksums(const ForwardInput& in) {
+  std::vector<std::pair<std::string_view, std::string_view>> fields;
+  for (const auto& h : in.request.headers) fields.emplace_back(h.name, h.value);
+  std::vector<std::pair<std::string, std::string>> params;
+  std::string_view q = in.request.raw_query;
+  while (!q.empty()) {
+    const auto amp = q.find('&');
+    const auto pair = q.substr(0, amp);
+    const auto eq = pair.find('=');
+    auto name = uri::decode(pair.substr(0, eq));
+    if (name && text::lower(*name).starts_with("x-amz-checksum-")) {
+      auto value = eq == std::string_view::npos ? std::optional<std::string>("") : uri::decode(pair.substr(eq + 1));
+      params.emplace_back(std::move(*name), value.value_or(""));
+    }
+    if (amp == std::string_view::npos) break;
+    q.remove_prefix(amp + 1);
+  }
+  for (const auto& [n, v] : params) fields.emplace_back(n, v);
+  return checksums::declared(fields);
+}
+
 }  // namespace
 
 Result<ForwardPlan> plan_forward(const ForwardInput& in) {
@@ -307,6 +331,17 @@ Result<ForwardPlan> plan_forward(const ForwardInput& in) {
   plan.upstream_content_length = b.upstream_content_length;
   plan.decoded_length = b.decoded_length;
   plan.trailer_checksum = b.trailer_checksum;
+  if (up.checksums == UpstreamChecksums::strip) {
+    auto declared = declared_checksums(in);
+    if (!declared) return declared.failure();
+    plan.header_checksums = std::move(declared.value());
+    plan.refuse_part_checksums = plan.op == Op::CompleteMultipartUpload;
+    if (!plan.has_body && !plan.header_checksums.empty()) {
+      // No body reaches the transform: the checksums are of the empty body.
+      checksums::Verifier empty(plan.header_checksums);
+      if (auto f = empty.finish()) return *f;
+    }
+  }
 
   // Target: the upstream's addressing style, built from the names that were verified and audited.
   const bool virtual_host = up.addressing == Addressing::virtual_host;
@@ -316,7 +351,7 @@ Result<ForwardPlan> plan_forward(const ForwardInput& in) {
   }
   auto location = upstream_location(in.target.bucket, in.target.key, in.target.key_part, virtual_host, up.host_header);
   plan.host = std::move(location.host);
-  const std::string canonical_query = sigv4::canonical_query(forwarded_query(req.raw_query, in.acl.strip_headers), false);
+  const std::string canonical_query = sigv4::canonical_query(forwarded_query(req.raw_query, in.acl.strip_headers, up.checksums == UpstreamChecksums::strip), false);
   plan.target = canonical_query.empty() ? location.path : fmt::format("{}?{}", location.path, canonical_query);
 
   auto headers = forwarded_headers(in);
@@ -378,6 +413,15 @@ BodyTransform::BodyTransform(const ForwardPlan& plan, const sigv4::Verified& ver
   }
   if (mode_ == BodyMode::decode_signed || mode_ == BodyMode::raw_signed) encoder_.emplace(*plan.upstream_chain);
   if (mode_ == BodyMode::raw_signed) staged_.reserve(kUpstreamChunkSize);
+  if (!plan.header_checksums.empty()) checksums_.emplace(plan.header_checksums);
+  if (plan.refuse_part_checksums) part_scan_.emplace();
+}
+
+std::optional<Failure> BodyTransform::check_checksums(std::string_view decoded, bool last) {
+  if (part_scan_ && part_scan_->feed(decoded)) return checksums::part_checksums_refused();
+  if (!checksums_) return std::nullopt;
+  checksums_->update(decoded);
+  return last ? checksums_->finish() : std::nullopt;
 }
 
 void BodyTransform::clear_output() {
@@ -429,6 +473,8 @@ std::optional<Failure> BodyTransform::consume_raw(std::string_view data, bool la
       }
     }
   }
+  // Like the hash: checked before the last piece goes out.
+  if (auto f = check_checksums(data, last)) return f;
   if (!data.empty()) out_.push_back(asio::buffer(data.data(), data.size()));
   return std::nullopt;
 }
@@ -438,6 +484,7 @@ std::optional<Failure> BodyTransform::consume_chunked(std::string_view data, boo
   while (!data.empty()) {
     auto r = dec.parse(data);
     if (r.status == chunked::Status::error) return dec.failure();
+    if (auto f = check_checksums(r.payload, false)) return f;
     stage(r.payload);
     data.remove_prefix(r.consumed);
     if (r.consumed == 0 && r.payload.empty()) break;
@@ -447,6 +494,7 @@ std::optional<Failure> BodyTransform::consume_chunked(std::string_view data, boo
     return dec.failure().value_or(Failure{S3Error::IncompleteBody, "The aws-chunked body ended early."});
   }
   decoded_ = dec.decoded_bytes();
+  if (auto f = check_checksums({}, true)) return f;
   // Everything verified: release the held-back tail and let the upstream complete.
   emit_staged();
   if (encoder_) emitted_.push_back(encoder_->final_chunk());
@@ -454,6 +502,7 @@ std::optional<Failure> BodyTransform::consume_chunked(std::string_view data, boo
 }
 
 std::optional<Failure> BodyTransform::consume_resigned(std::string_view data, bool last) {
+  if (auto f = check_checksums(data, last)) return f;
   stage(data);
   if (last) {
     emit_staged();

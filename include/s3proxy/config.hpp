@@ -37,6 +37,10 @@ enum class Addressing { path, virtual_host };
 //                    STREAMING-AWS4-HMAC-SHA256-PAYLOAD so the upstream can check every byte.
 //  unsigned_payload: streaming modes sent as UNSIGNED-PAYLOAD (config requires an https upstream).
 enum class UpstreamPayload { automatic, signed_chunks, unsigned_payload };
+// What happens to the client's payload checksums (x-amz-checksum-*, aws-chunked trailers):
+//  forward: header checksums go upstream as sent (trailers are verified by the proxy and not sent).
+//  strip:   the proxy verifies every one itself and the upstream gets none (storage that rejects them).
+enum class UpstreamChecksums { forward, strip };
 
 struct ClientKey {
   std::string access_key_id;
@@ -92,6 +96,7 @@ struct UpstreamConfig {
   UpstreamPayload payload = UpstreamPayload::automatic;
   // After a write the upstream acknowledged, confirm it with a HEAD of the object.
   bool verify_writes = false;
+  UpstreamChecksums checksums = UpstreamChecksums::forward;
 };
 
 struct AclConfig {
@@ -172,7 +177,8 @@ std::string_view to_string(Scheme s);
 std::string_view to_string(Addressing a);        // "path" | "virtual"
 std::string_view to_string(AclMode m);           // "strip" | "audit"
 std::string_view to_string(AclRequests r);       // "reject" | "accept" | "forward"
-std::string_view to_string(UpstreamPayload p);   // "auto" | "signed-chunks" | "unsigned"
+std::string_view to_string(UpstreamPayload p);
+std::string_view to_string(UpstreamChecksums c);  // "forward" | "strip"   // "auto" | "signed-chunks" | "unsigned"
 
 // "500ms", "5s", "2m", "1h": the largest unit that expresses d exactly.
 std::string format_duration(std::chrono::milliseconds d);

@@ -4,6 +4,7 @@
 // client's body while it streams and holds back the bytes that would let the upstream
 // complete the object until everything verified.
 #include "s3proxy/acl_policy.hpp"
+#include "s3proxy/checksums.hpp"
 #include "s3proxy/chunked.hpp"
 #include "s3proxy/config.hpp"
 #include "s3proxy/net.hpp"
@@ -60,6 +61,11 @@ struct ForwardPlan {
   std::optional<std::uint64_t> decoded_length;
   std::optional<crypto::ChecksumAlgorithm> trailer_checksum;  // declared by x-amz-trailer, checked by the proxy
   std::optional<chunked::ChainContext> upstream_chain;  // decode_signed: the proxy's own chunk chain
+  // upstream.checksums = "strip": the client's header checksums, verified over the decoded
+  // body before the upstream can complete it (they are not forwarded), and whether a
+  // CompleteMultipartUpload body listing part checksums is refused.
+  std::vector<checksums::Declared> header_checksums;
+  bool refuse_part_checksums = false;
   bool upstream_reusable = false;                       // set by the relay once the exchange completed cleanly
 
   std::string serialize_head(bool expect_continue) const;
@@ -105,6 +111,9 @@ class BodyTransform {
   std::optional<Failure> consume_raw(std::string_view data, bool last);
   std::optional<Failure> consume_chunked(std::string_view data, bool last);
   std::optional<Failure> consume_resigned(std::string_view data, bool last);
+  // Feeds decoded body bytes to the checksum checks of strip mode; at the end of the body
+  // (`last`) verifies the header checksums.
+  std::optional<Failure> check_checksums(std::string_view decoded, bool last);
   void stage(std::string_view payload);
   void emit_staged();
 
@@ -113,6 +122,8 @@ class BodyTransform {
   crypto::Sha256 hash_;
   std::optional<chunked::Decoder> decoder_;
   std::optional<chunked::SignedChunkEncoder> encoder_;
+  std::optional<checksums::Verifier> checksums_;
+  std::optional<checksums::PartChecksumScanner> part_scan_;
   std::string staged_;                // decoded payload held back (at most one upstream chunk)
   std::vector<std::string> emitted_;  // framed chunks ready to send
   std::vector<asio::const_buffer> out_;

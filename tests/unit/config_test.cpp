@@ -152,6 +152,7 @@ TEST_F(ConfigDefaults, ReadTimeoutSixtySeconds) { EXPECT_EQ(c.upstream.read_time
 TEST_F(ConfigDefaults, SixtyFourIdleConnections) { EXPECT_EQ(c.upstream.max_idle_connections, 64u); }
 TEST_F(ConfigDefaults, PayloadAuto) { EXPECT_EQ(c.upstream.payload, UpstreamPayload::automatic); }
 TEST_F(ConfigDefaults, VerifyWritesOff) { EXPECT_FALSE(c.upstream.verify_writes); }
+TEST_F(ConfigDefaults, ChecksumsForwarded) { EXPECT_EQ(c.upstream.checksums, UpstreamChecksums::forward); }
 TEST_F(ConfigDefaults, ClientUsesUpstreamIdentity) {
   ASSERT_EQ(c.clients.size(), 1u);
   EXPECT_TRUE(c.clients[0].upstream_access_key_id.empty());
@@ -336,6 +337,9 @@ const std::vector<BadConfig>& bad_configs() {
        "must be one of \"auto\", \"signed-chunks\", \"unsigned\""},
       {"PayloadUnsignedOverHttp", Doc::minimal().set("[upstream]", "payload = \"unsigned\"").text(),
        "upstream.payload", "only with an https://"},
+      {"ChecksumsUnknown", Doc::minimal().set("[upstream]", "checksums = \"remove\"").text(), "upstream.checksums",
+       "must be one of \"forward\", \"strip\""},
+      {"ChecksumsNotString", Doc::minimal().set("[upstream]", "checksums = true").text(), "upstream.checksums", ""},
       {"VerifyWritesNotBoolean", Doc::minimal().set("[upstream]", "verify_writes = 1").text(),
        "upstream.verify_writes", "true or false"},
       {"UpstreamUnknownKey", Doc::minimal().set("[upstream]", "endpiont = \"http://x\"").text(),
@@ -544,6 +548,12 @@ TEST(Config, UnsignedPayloadAllowedOverHttps) {
                                 .set("[upstream]", "payload = \"unsigned\"")
                                 .text());
   EXPECT_EQ(c.upstream.payload, UpstreamPayload::unsigned_payload);
+}
+
+TEST(Config, ChecksumsStrip) {
+  const Config c = parse_ok(Doc::minimal().set("[upstream]", "checksums = \"strip\"").text());
+  EXPECT_EQ(c.upstream.checksums, UpstreamChecksums::strip);
+  EXPECT_NE(describe(c).find("checksums:    strip"), std::string::npos);
 }
 
 TEST(Config, SignedChunksPayload) {

@@ -1597,5 +1597,239 @@ TEST(BodyTransform, SignedChunksModeReleasesBoundedOutputPerPiece) {
   EXPECT_EQ(decode_upstream(plan.value(), fed.wire).payload, payload);
 }
 
+// --- upstream.checksums = "strip" ------------------------------------------------------
+
+UpstreamConfig strip_checksums() {
+  UpstreamConfig up = upstream_config();
+  up.checksums = UpstreamChecksums::strip;
+  return up;
+}
+
+// The JavaScript SDK's Buffer upload: hex body hash, a CRC32 header and the SDK's algorithm header.
+Scenario hex_put_with_crc32(std::string_view body, std::string_view crc32) {
+  Scenario s;
+  s.client.add("x-amz-checksum-crc32", std::string(crc32));
+  s.client.add("x-amz-sdk-checksum-algorithm", "CRC32");
+  s.client.sign_header(crypto::sha256_hex(body));
+  s.content_length = body.size();
+  return s;
+}
+
+bool has_checksum_header(const ForwardPlan& plan) {
+  return std::any_of(plan.headers.begin(), plan.headers.end(),
+                     [](const auto& h) { return checksums::is_checksum_header(h.first); });
+}
+
+TEST(PlanForwardChecksums, ForwardModeSendsChecksumHeadersSigned) {
+  const std::string body = "hello world";
+  auto s = hex_put_with_crc32(body, crc32_base64(body));
+  auto plan = s.plan();
+  ASSERT_TRUE(plan.ok()) << failure_text(plan);
+  EXPECT_EQ(header(plan.value(), "x-amz-checksum-crc32"), crc32_base64(body));
+  EXPECT_TRUE(is_signed(plan.value(), "x-amz-checksum-crc32"));
+  EXPECT_TRUE(plan->header_checksums.empty());
+}
+
+TEST(PlanForwardChecksums, StripModeDropsEveryChecksumHeader) {
+  const std::string body = "hello world";
+  auto s = hex_put_with_crc32(body, crc32_base64(body));
+  s.upstream = strip_checksums();
+  auto plan = s.plan();
+  ASSERT_TRUE(plan.ok()) << failure_text(plan);
+  EXPECT_FALSE(has_checksum_header(plan.value()));
+  EXPECT_FALSE(is_signed(plan.value(), "x-amz-checksum-crc32"));
+  ASSERT_EQ(plan->header_checksums.size(), 1u);
+  expect_upstream_verifies(plan.value());
+}
+
+TEST(PlanForwardChecksums, StripModeDropsChecksumModeOnGet) {
+  auto s = get_object();
+  s.client.headers.clear();
+  s.client.signed_names.clear();
+  s.client.add("x-amz-checksum-mode", "ENABLED");
+  s.client.sign_header(kEmptySha256);
+  s.upstream = strip_checksums();
+  auto plan = s.plan();
+  ASSERT_TRUE(plan.ok()) << failure_text(plan);
+  EXPECT_EQ(count(plan.value(), "x-amz-checksum-mode"), 0u);
+  expect_upstream_verifies(plan.value());
+}
+
+TEST(PlanForwardChecksums, StripModeDropsMultipartChecksumDescriptions) {
+  Scenario s;
+  s.client.method = "POST";
+  s.client.query = "uploads";
+  s.client.add("x-amz-checksum-algorithm", "CRC32");
+  s.client.add("x-amz-checksum-type", "FULL_OBJECT");
+  s.client.sign_header(kEmptySha256);
+  s.upstream = strip_checksums();
+  auto plan = s.plan();
+  ASSERT_TRUE(plan.ok()) << failure_text(plan);
+  EXPECT_FALSE(has_checksum_header(plan.value()));
+}
+
+TEST(PlanForwardChecksums, StripModeDropsTrailerDeclarationOfStreamingUpload) {
+  auto s = unsigned_trailer_put(1000);
+  s.upstream = strip_checksums();
+  auto plan = s.plan();
+  ASSERT_TRUE(plan.ok()) << failure_text(plan);
+  EXPECT_FALSE(has_checksum_header(plan.value()));
+  EXPECT_EQ(plan->trailer_checksum, crypto::ChecksumAlgorithm::crc32) << "the proxy still verifies the trailer";
+}
+
+TEST(PlanForwardChecksums, StripModeDropsChecksumQueryParameterOfPresignedUrl) {
+  Scenario s;
+  s.client.query = "x-amz-checksum-crc32=AAAAAA%3D%3D&x-amz-sdk-checksum-algorithm=CRC32";
+  s.client.sign_presigned();
+  s.content_length = 0;
+  s.upstream = strip_checksums();
+  auto plan = s.plan();
+  ASSERT_TRUE(plan.ok()) << failure_text(plan);
+  EXPECT_EQ(plan->target.find("checksum"), std::string::npos) << plan->target;
+}
+
+TEST(PlanForwardChecksums, StripModeRefusesEmptyBodyWhoseChecksumDoesNotMatch) {
+  auto s = hex_put_with_crc32("", crc32_base64("not empty"));
+  s.content_length = 0;
+  s.upstream = strip_checksums();
+  auto plan = s.plan();
+  ASSERT_FALSE(plan.ok());
+  EXPECT_EQ(plan.failure().error, S3Error::BadDigest);
+}
+
+TEST(PlanForwardChecksums, StripModeRefusesMalformedChecksumValue) {
+  auto s = hex_put_with_crc32("hello world", "bm90IGEgY3JjMzI=");
+  s.upstream = strip_checksums();
+  auto plan = s.plan();
+  ASSERT_FALSE(plan.ok());
+  EXPECT_EQ(plan.failure().error, S3Error::InvalidRequest);
+}
+
+TEST(BodyTransformChecksums, MatchingHeaderChecksumPassesTheBodyUnchanged) {
+  const std::string body = make_payload(100000);
+  auto s = hex_put_with_crc32(body, crc32_base64(body));
+  s.upstream = strip_checksums();
+  auto plan = s.plan();
+  ASSERT_TRUE(plan.ok()) << failure_text(plan);
+  BodyTransform t(plan.value(), *s.verified);
+  const auto fed = feed(t, body, random_sizes(body.size(), 3, 7000));
+  ASSERT_FALSE(fed.failure) << fed.failure->message;
+  EXPECT_EQ(fed.wire, body);
+}
+
+TEST(BodyTransformChecksums, MismatchingHeaderChecksumWithholdsTheLastPiece) {
+  // An unsigned body (no hash to catch the change): only the checksum stands guard.
+  const std::string body = make_payload(10000);
+  auto s = unsigned_put(body.size());
+  s.client.headers.clear();
+  s.client.signed_names.clear();
+  s.client.add("x-amz-checksum-crc32", crc32_base64("a different body"));
+  s.client.sign_header(sigv4::kUnsignedPayload);
+  s.upstream = strip_checksums();
+  auto plan = s.plan();
+  ASSERT_TRUE(plan.ok()) << failure_text(plan);
+  BodyTransform t(plan.value(), *s.verified);
+  const auto sizes = fixed_sizes(body.size(), 3000);
+  const auto fed = feed(t, body, sizes);
+  ASSERT_TRUE(fed.failure.has_value());
+  EXPECT_EQ(fed.failure->error, S3Error::BadDigest);
+  EXPECT_EQ(fed.per_piece.size(), sizes.size()) << "the failure comes with the last piece";
+  EXPECT_EQ(fed.wire.size(), body.size() - sizes.back()) << "the last piece must not be released";
+}
+
+TEST(BodyTransformChecksums, ForwardModeLeavesHeaderChecksumToTheUpstream) {
+  const std::string body = make_payload(10000);
+  auto s = unsigned_put(body.size());
+  s.client.headers.clear();
+  s.client.signed_names.clear();
+  s.client.add("x-amz-checksum-crc32", crc32_base64("a different body"));
+  s.client.sign_header(sigv4::kUnsignedPayload);
+  auto plan = s.plan();
+  ASSERT_TRUE(plan.ok()) << failure_text(plan);
+  BodyTransform t(plan.value(), *s.verified);
+  const auto fed = feed(t, body, fixed_sizes(body.size(), 3000));
+  EXPECT_FALSE(fed.failure);
+  EXPECT_EQ(fed.wire, body);
+}
+
+TEST(BodyTransformChecksums, HeaderChecksumOfStreamingBodyIsVerifiedOverDecodedBytes) {
+  const std::string payload = make_payload(150000);
+  for (const bool good : {true, false}) {
+    Scenario s;
+    const auto encoded = *chunked::SignedChunkEncoder::encoded_length(payload.size(), kClientChunkSize);
+    s.client.add("Content-Encoding", "aws-chunked");
+    s.client.add("x-amz-decoded-content-length", std::to_string(payload.size()));
+    s.client.add("x-amz-checksum-crc32", crc32_base64(good ? payload : payload + "x"));
+    s.client.sign_header(sigv4::kStreamingSigned);
+    s.content_length = encoded;
+    s.upstream = strip_checksums();
+    auto plan = s.plan();
+    ASSERT_TRUE(plan.ok()) << failure_text(plan);
+    EXPECT_FALSE(has_checksum_header(plan.value()));
+    const std::string body = signed_chunked_body(s.client.chain(), payload);
+    BodyTransform t(plan.value(), *s.verified);
+    const auto fed = feed(t, body, random_sizes(body.size(), 11, 20000));
+    if (good) {
+      ASSERT_FALSE(fed.failure) << fed.failure->message;
+      EXPECT_EQ(decode_upstream(plan.value(), fed.wire).payload, payload);
+    } else {
+      ASSERT_TRUE(fed.failure.has_value());
+      EXPECT_EQ(fed.failure->error, S3Error::BadDigest);
+      EXPECT_NE(decode_upstream(plan.value(), fed.wire).status, chunked::Status::done) << "the upstream cannot complete";
+    }
+  }
+}
+
+TEST(BodyTransformChecksums, BadTrailerChecksumIsRefusedInStripModeToo) {
+  const std::string payload = make_payload(50000);
+  auto s = unsigned_trailer_put(payload.size());
+  s.upstream = strip_checksums();
+  auto plan = s.plan();
+  ASSERT_TRUE(plan.ok()) << failure_text(plan);
+  const std::string body = unsigned_trailer_body(payload, crc32_base64("something else"));
+  BodyTransform t(plan.value(), *s.verified);
+  const auto fed = feed(t, body, random_sizes(body.size(), 5, 9000));
+  ASSERT_TRUE(fed.failure.has_value());
+  EXPECT_EQ(fed.failure->error, S3Error::BadDigest);
+  EXPECT_NE(decode_upstream(plan.value(), fed.wire).status, chunked::Status::done);
+}
+
+Scenario complete_upload(std::string_view body) {
+  Scenario s;
+  s.client.method = "POST";
+  s.client.query = "uploadId=abc";
+  s.client.sign_header(crypto::sha256_hex(body));
+  s.content_length = body.size();
+  s.upstream = strip_checksums();
+  return s;
+}
+
+TEST(BodyTransformChecksums, CompleteWithPartChecksumsIsRefusedBeforeItsEnd) {
+  const std::string body =
+      "<CompleteMultipartUpload><Part><ETag>\"e\"</ETag><ChecksumCRC32>DUoRhQ==</ChecksumCRC32>"
+      "<PartNumber>1</PartNumber></Part></CompleteMultipartUpload>";
+  auto s = complete_upload(body);
+  auto plan = s.plan();
+  ASSERT_TRUE(plan.ok()) << failure_text(plan);
+  ASSERT_TRUE(plan->refuse_part_checksums);
+  BodyTransform t(plan.value(), *s.verified);
+  const auto fed = feed(t, body, fixed_sizes(body.size(), 16));
+  ASSERT_TRUE(fed.failure.has_value());
+  EXPECT_EQ(fed.failure->error, S3Error::InvalidRequest);
+  EXPECT_LT(fed.wire.size(), body.size());
+}
+
+TEST(BodyTransformChecksums, CompleteWithoutPartChecksumsPasses) {
+  const std::string body =
+      "<CompleteMultipartUpload><Part><ETag>\"e\"</ETag><PartNumber>1</PartNumber></Part></CompleteMultipartUpload>";
+  auto s = complete_upload(body);
+  auto plan = s.plan();
+  ASSERT_TRUE(plan.ok()) << failure_text(plan);
+  BodyTransform t(plan.value(), *s.verified);
+  const auto fed = feed(t, body, fixed_sizes(body.size(), 16));
+  ASSERT_FALSE(fed.failure) << fed.failure->message;
+  EXPECT_EQ(fed.wire, body);
+}
+
 }  // namespace
 }  // namespace s3proxy
