@@ -525,14 +525,15 @@ TEST(Metrics, ConcurrentRecordingFromSeveralThreadsSumsExactly) {
   // Scrapes run alongside the writers: each must show a self-consistent histogram.
   int scrapes = 0;
   int inconsistent = 0;
+  // At least one scrape, even when the writers finish before the scraper thread first runs.
   std::thread scraper([&] {
-    while (!done.load()) {
+    do {
       const std::string s = m.render();
       auto inf = value_of(s, "s3_acl_proxy_request_duration_seconds_bucket{op=\"PutObject\",le=\"+Inf\"}");
       auto count = value_of(s, "s3_acl_proxy_request_duration_seconds_count{op=\"PutObject\"}");
       if (inf != count) ++inconsistent;
       ++scrapes;
-    }
+    } while (!done.load());
   });
   std::vector<std::thread> writers;
   for (int t = 0; t < kThreads; ++t) {
