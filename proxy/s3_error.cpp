@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 
 namespace s3proxy {
@@ -130,6 +131,16 @@ std::optional<std::string> sanitize_error_xml(std::string_view body) {
   const auto close = body.rfind("</Error>");
   if (open == std::string_view::npos || close == std::string_view::npos || close < open) return std::nullopt;
   const std::string_view inner = body.substr(open + 7, close - open - 7);
+  const auto is_kept = [](std::string_view name) { return std::find(kKept.begin(), kKept.end(), name) != kKept.end(); };
+  // A document holding nothing but kept fields goes on byte for byte (the client cannot tell
+  // it was read); only one that carries something else is rebuilt.
+  bool only_kept = true;
+  for (auto lt = inner.find('<'); lt != std::string_view::npos && only_kept; lt = inner.find('<', lt + 1)) {
+    if (lt + 1 < inner.size() && inner[lt + 1] == '/') continue;
+    const auto name_end = inner.find_first_of("> /", lt + 1);
+    only_kept = name_end != std::string_view::npos && is_kept(inner.substr(lt + 1, name_end - lt - 1));
+  }
+  if (only_kept && inner.find("<Code>") != std::string_view::npos) return std::string(body);
   std::string out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error>";
   bool has_code = false;
   for (const auto name : kKept) {
