@@ -140,7 +140,18 @@ std::optional<std::string> sanitize_error_xml(std::string_view body) {
     const auto name_end = inner.find_first_of("> /", lt + 1);
     only_kept = name_end != std::string_view::npos && is_kept(inner.substr(lt + 1, name_end - lt - 1));
   }
-  if (only_kept && inner.find("<Code>") != std::string_view::npos) return std::string(body);
+  // Around the element: at most the XML declaration before it, whitespace after it.
+  const std::string_view before = body.substr(0, open);
+  const std::string_view after = body.substr(close + 8);
+  const auto decl_end = before.find("?>");
+  const bool plain_prolog = before.find_first_not_of(" \t\r\n") == std::string_view::npos ||
+                            (before.starts_with("<?xml") && decl_end != std::string_view::npos &&
+                             before.find('<', 1) == std::string_view::npos &&
+                             before.find_first_not_of(" \t\r\n", decl_end + 2) == std::string_view::npos);
+  const bool plain_epilog = after.find_first_not_of(" \t\r\n") == std::string_view::npos;
+  if (only_kept && plain_prolog && plain_epilog && inner.find("<Code>") != std::string_view::npos) {
+    return std::string(body);
+  }
   std::string out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error>";
   bool has_code = false;
   for (const auto name : kKept) {

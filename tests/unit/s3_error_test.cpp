@@ -62,6 +62,19 @@ TEST(SanitizeErrorXml, ADocumentWithAnythingElseIsRebuilt) {
   EXPECT_EQ(clean->find("StringToSign"), std::string::npos);
 }
 
+TEST(SanitizeErrorXml, AnythingAroundTheErrorElementIsNotPassedOn) {
+  for (std::string_view doc : {
+           "<!-- <StringToSign>s</StringToSign> --><Error><Code>X</Code></Error>",
+           "<?xml version=\"1.0\"?><Junk/><Error><Code>X</Code></Error>",
+           "<Error><Code>X</Code></Error><StringToSign>s</StringToSign>",
+       }) {
+    const auto clean = sanitize_error_xml(doc);
+    ASSERT_TRUE(clean.has_value()) << doc;
+    EXPECT_EQ(clean->find("StringToSign"), std::string::npos) << doc;
+    EXPECT_EQ(clean->find("Junk"), std::string::npos) << doc;
+  }
+}
+
 TEST(SanitizeErrorXml, LeavesWhatIsNotAnS3ErrorAlone) {
   EXPECT_FALSE(sanitize_error_xml("<html><body>502 Bad Gateway</body></html>").has_value());
   EXPECT_FALSE(sanitize_error_xml("<Error><Message>no code</Message></Error>").has_value());
