@@ -99,6 +99,8 @@ constexpr std::array<std::string_view, 4> kAclRequestActions = {"rejected", "acc
 constexpr std::array<std::string_view, 2> kCanaryResults = {"success", "failure"};
 constexpr std::array<std::string_view, 4> kThrottleReasons = {"max_connections", "rate_limit", "shutdown", "other"};
 constexpr std::array<std::string_view, 2> kReloadResults = {"success", "failure"};
+constexpr std::array<std::string_view, 4> kConditionalOutcomes = {"not_modified", "precondition_failed", "conflict",
+                                                                  "other"};
 
 // Label values the proxy substitutes for codes it will not expose.
 constexpr std::string_view kOtherCode = "other";
@@ -330,6 +332,7 @@ struct Metrics::State {
   std::array<std::array<Counter, kAclHeaders.size()>, kAclActions.size()> acl_headers;
   std::array<Counter, kAclRequestActions.size()> acl_requests;
   std::array<Counter, kOpCount> phantom_writes;
+  std::array<std::array<Counter, kConditionalOutcomes.size()>, kOpCount> conditionals;
 
   std::atomic<std::int64_t> client_connections{0};
   std::atomic<std::int64_t> upstream_connections{0};
@@ -393,6 +396,10 @@ void Metrics::acl_request(std::string_view action) {
 void Metrics::auth_failure(std::string_view reason) { state_->auth_failures.add(0, reason); }
 
 void Metrics::phantom_write(std::string_view op) { bump(state_->phantom_writes[op_index(op)]); }
+
+void Metrics::conditional(std::string_view op, std::string_view outcome) {
+  bump(state_->conditionals[op_index(op)][label_index(kConditionalOutcomes, outcome, exact)]);
+}
 
 void Metrics::client_connection(int delta) { state_->client_connections.fetch_add(delta, std::memory_order_relaxed); }
 
@@ -491,6 +498,20 @@ void Metrics::State::render_errors(Writer& w) const {
   for (std::size_t op = 0; op < kOpCount; ++op) {
     if (auto v = read(phantom_writes[op]); v != 0) {
       w.sample("phantom_writes_total", {{"op", kOps[op]}}, format_uint(v));
+    }
+  }
+
+  // Not failures: the client asked for the condition. Kept apart so that dashboards and alerts
+  // can tell "the object changed, as the client feared" from "the storage refused".
+  w.family("conditional_requests_total", "counter",
+           "Conditional requests answered 304, 412 or 409 ConditionalRequestConflict by the upstream, by operation "
+           "and outcome.");
+  for (std::size_t op = 0; op < kOpCount; ++op) {
+    for (std::size_t o = 0; o < kConditionalOutcomes.size(); ++o) {
+      if (auto v = read(conditionals[op][o]); v != 0) {
+        w.sample("conditional_requests_total", {{"op", kOps[op]}, {"outcome", kConditionalOutcomes[o]}},
+                 format_uint(v));
+      }
     }
   }
 }

@@ -1,9 +1,11 @@
 #include "s3proxy/relay.hpp"
 
+#include "s3proxy/request_id.hpp"
 #include "s3proxy/acl_policy.hpp"
 #include "s3proxy/audit.hpp"
 #include "s3proxy/buffer_pool.hpp"
 #include "s3proxy/chunked.hpp"
+#include "s3proxy/conditional.hpp"
 #include "s3proxy/config_store.hpp"
 #include "s3proxy/forward.hpp"
 #include "s3proxy/framing.hpp"
@@ -128,6 +130,13 @@ Failure upstream_failure(const error_code& ec) {
     return Failure{S3Error::UpstreamTimeout, "The upstream did not answer in time."};
   }
   return Failure{S3Error::UpstreamUnreachable, fmt::format("The upstream connection failed: {}", ec.message())};
+}
+
+// S3's <Resource>: "/bucket/key" for an object, "/bucket" for a bucket, "/" for the service.
+std::string error_resource(std::string_view bucket, std::string_view key) {
+  if (bucket.empty()) return "/";
+  if (key.empty()) return fmt::format("/{}", bucket);
+  return fmt::format("/{}/{}", bucket, key);
 }
 
 bool is_stale_connection_error(const error_code& ec) {
@@ -814,12 +823,18 @@ class Session {
     }
     // A refused request's body is never read, so the connection cannot be reused.
     x.keep_alive = false;
-    const std::string resource = x.rec.bucket.empty() ? "/" : fmt::format("/{}/{}", x.rec.bucket, x.rec.key);
+    const std::string resource = error_resource(x.rec.bucket, x.rec.key);
+    // S3 clients log the request id of every error they get: the proxy's own answers carry
+    // one too (header and body, as S3's do), and the audit line records it.
+    const std::string request_id = new_request_id();
+    x.rec.request_id = request_id;
     http::response<http::string_body> res{static_cast<http::status>(status), 11};
     res.set(http::field::server, "s3-acl-proxy");
     res.set(http::field::content_type, "application/xml");
+    res.set("x-amz-request-id", request_id);
+    res.set("x-amz-id-2", new_host_id());
     res.keep_alive(false);
-    if (x.rec.method != "HEAD") res.body() = error_xml(code, failure.message, resource, "");
+    if (x.rec.method != "HEAD") res.body() = error_xml(code, failure.message, resource, request_id);
     res.prepare_payload();
     if (x.rec.method == "HEAD") res.content_length(0);
     x.client = ClientState::response_started;
@@ -843,6 +858,9 @@ class Session {
     x.rec.status = 200;
     http::response<http::empty_body> res{http::status::ok, 11};
     res.set(http::field::server, "s3-acl-proxy");
+    x.rec.request_id = new_request_id();
+    res.set("x-amz-request-id", *x.rec.request_id);
+    res.set("x-amz-id-2", new_host_id());
     res.keep_alive(false);
     res.content_length(0);
     x.client = ClientState::response_started;
@@ -869,6 +887,13 @@ class Session {
       w_.services.metrics.phantom_write(x.rec.op);
     }
     auto& m = w_.services.metrics;
+    if (x.rec.upstream_status) {
+      if (auto c = conditional_outcome(x.rec.status, x.rec.s3_code.value_or(""))) {
+        // A 304 or a HEAD's 412 has no body to take the code from; the status alone names it.
+        if (!x.rec.s3_code || x.rec.s3_code->empty()) x.rec.s3_code = std::string(conditional_s3_code(*c));
+        m.conditional(x.rec.op.empty() ? "Unknown" : x.rec.op, conditional_outcome_name(*c));
+      }
+    }
     m.request(x.rec.op.empty() ? "Unknown" : x.rec.op, x.rec.status, duration<double>(steady_clock::now() - x.started));
     m.bytes(x.rec.bytes_in, x.rec.bytes_out);
     if (x.auth_failed && x.rec.s3_code) m.auth_failure(*x.rec.s3_code);

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 
 namespace s3proxy {
@@ -130,6 +131,27 @@ std::optional<std::string> sanitize_error_xml(std::string_view body) {
   const auto close = body.rfind("</Error>");
   if (open == std::string_view::npos || close == std::string_view::npos || close < open) return std::nullopt;
   const std::string_view inner = body.substr(open + 7, close - open - 7);
+  const auto is_kept = [](std::string_view name) { return std::find(kKept.begin(), kKept.end(), name) != kKept.end(); };
+  // A document holding nothing but kept fields goes on byte for byte (the client cannot tell
+  // it was read); only one that carries something else is rebuilt.
+  bool only_kept = true;
+  for (auto lt = inner.find('<'); lt != std::string_view::npos && only_kept; lt = inner.find('<', lt + 1)) {
+    if (lt + 1 < inner.size() && inner[lt + 1] == '/') continue;
+    const auto name_end = inner.find_first_of("> /", lt + 1);
+    only_kept = name_end != std::string_view::npos && is_kept(inner.substr(lt + 1, name_end - lt - 1));
+  }
+  // Around the element: at most the XML declaration before it, whitespace after it.
+  const std::string_view before = body.substr(0, open);
+  const std::string_view after = body.substr(close + 8);
+  const auto decl_end = before.find("?>");
+  const bool plain_prolog = before.find_first_not_of(" \t\r\n") == std::string_view::npos ||
+                            (before.starts_with("<?xml") && decl_end != std::string_view::npos &&
+                             before.find('<', 1) == std::string_view::npos &&
+                             before.find_first_not_of(" \t\r\n", decl_end + 2) == std::string_view::npos);
+  const bool plain_epilog = after.find_first_not_of(" \t\r\n") == std::string_view::npos;
+  if (only_kept && plain_prolog && plain_epilog && inner.find("<Code>") != std::string_view::npos) {
+    return std::string(body);
+  }
   std::string out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error>";
   bool has_code = false;
   for (const auto name : kKept) {

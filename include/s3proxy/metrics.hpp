@@ -60,6 +60,10 @@ class Metrics {
   // reason is the S3 error code answered, e.g. "SignatureDoesNotMatch".
   void auth_failure(std::string_view reason);
   void phantom_write(std::string_view op);
+  // A conditional request's answer relayed from the upstream: outcome is "not_modified" (304),
+  // "precondition_failed" (412) or "conflict" (409 ConditionalRequestConflict); anything else
+  // counts as "other".
+  void conditional(std::string_view op, std::string_view outcome);
   // +1 when a connection opens, -1 when it closes.
   void client_connection(int delta);
   void upstream_connection(int delta);

@@ -47,6 +47,34 @@ TEST(SanitizeErrorXml, KeepsDescriptiveFieldsOfOrdinaryErrors) {
   EXPECT_NE(clean->find("<BucketName>media</BucketName>"), std::string::npos);
 }
 
+TEST(SanitizeErrorXml, ADocumentWithOnlyClientFieldsIsPassedOnByteForByte) {
+  // As RGW writes a 412: declaration, no newline, its own field order.
+  const std::string_view rgw =
+      "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>PreconditionFailed</Code><BucketName>b</BucketName>"
+      "<RequestId>tx0001</RequestId><HostId>h-default</HostId></Error>";
+  EXPECT_EQ(sanitize_error_xml(rgw), std::string(rgw));
+}
+
+TEST(SanitizeErrorXml, ADocumentWithAnythingElseIsRebuilt) {
+  const std::string_view doc = "<Error><Code>X</Code><StringToSign>s</StringToSign></Error>";
+  const auto clean = sanitize_error_xml(doc);
+  ASSERT_TRUE(clean.has_value());
+  EXPECT_EQ(clean->find("StringToSign"), std::string::npos);
+}
+
+TEST(SanitizeErrorXml, AnythingAroundTheErrorElementIsNotPassedOn) {
+  for (std::string_view doc : {
+           "<!-- <StringToSign>s</StringToSign> --><Error><Code>X</Code></Error>",
+           "<?xml version=\"1.0\"?><Junk/><Error><Code>X</Code></Error>",
+           "<Error><Code>X</Code></Error><StringToSign>s</StringToSign>",
+       }) {
+    const auto clean = sanitize_error_xml(doc);
+    ASSERT_TRUE(clean.has_value()) << doc;
+    EXPECT_EQ(clean->find("StringToSign"), std::string::npos) << doc;
+    EXPECT_EQ(clean->find("Junk"), std::string::npos) << doc;
+  }
+}
+
 TEST(SanitizeErrorXml, LeavesWhatIsNotAnS3ErrorAlone) {
   EXPECT_FALSE(sanitize_error_xml("<html><body>502 Bad Gateway</body></html>").has_value());
   EXPECT_FALSE(sanitize_error_xml("<Error><Message>no code</Message></Error>").has_value());
