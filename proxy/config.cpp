@@ -17,6 +17,7 @@
 #include <cstring>
 #include <fstream>
 #include <initializer_list>
+#include <span>
 #include <sstream>
 #include <thread>
 #include <utility>
@@ -65,6 +66,27 @@ constexpr std::size_t kMaxDnsLabelLength = 63;
 constexpr std::string_view kDefaultRegion = "us-east-1";
 constexpr std::string_view kDefaultCanaryPrefix = ".s3-acl-proxy/canary/";
 constexpr std::string_view kStdout = "-";
+
+// ---------------------------------------------------------------------------
+// The keys each section accepts; anything else is an "unknown key" error. config_keys()
+// publishes them so that the README's configuration reference is checked against them.
+
+constexpr auto kServerKeys = std::to_array<std::string_view>(
+    {"listen", "admin_listen", "tls_cert_file", "tls_key_file", "domains", "threads", "idle_timeout",
+     "max_header_bytes", "ready_window", "body_timeout", "legacy_bucket_names", "max_connections", "shutdown_grace",
+     "max_requests_per_second"});
+constexpr auto kUpstreamKeys = std::to_array<std::string_view>(
+    {"endpoint", "region", "access_key_id", "secret_access_key", "secret_access_key_env", "secret_access_key_file",
+     "addressing", "verify_peer", "ca_file", "connect_timeout", "read_timeout", "max_idle_connections", "payload",
+     "verify_writes", "checksums"});
+constexpr auto kClientKeys = std::to_array<std::string_view>(
+    {"access_key_id", "secret_access_key", "secret_access_key_env", "secret_access_key_file", "from_env",
+     "upstream_access_key_id", "upstream_secret_access_key", "upstream_secret_access_key_env",
+     "upstream_secret_access_key_file", "max_requests_per_second"});
+constexpr auto kAclKeys = std::to_array<std::string_view>({"mode", "acl_requests"});
+constexpr auto kCanaryKeys = std::to_array<std::string_view>({"bucket", "prefix", "interval"});
+constexpr auto kAuditKeys = std::to_array<std::string_view>({"path", "level"});
+constexpr auto kSections = std::to_array<std::string_view>({"server", "upstream", "clients", "acl", "canary", "audit"});
 
 // ---------------------------------------------------------------------------
 // Errors: first one wins.
@@ -353,7 +375,7 @@ class Section {
   [[nodiscard]] bool has(std::string_view name) const { return table_->get(name) != nullptr; }
   void fail(std::string_view name, std::string message) const { errors_->fail(key(name), std::move(message)); }
 
-  void allow_only(std::initializer_list<std::string_view> known) const {
+  void allow_only(std::span<const std::string_view> known) const {
     for (auto&& [k, node] : *table_) {
       const std::string_view name = k.str();
       if (std::find(known.begin(), known.end(), name) != known.end()) continue;
@@ -562,9 +584,7 @@ std::optional<HostPort> listen_address(const Section& s, std::string_view name) 
 // Sections.
 
 ServerConfig parse_server(const Section& s, const Context& ctx) {
-  s.allow_only({"listen", "admin_listen", "tls_cert_file", "tls_key_file", "domains", "threads", "idle_timeout",
-                "max_header_bytes", "ready_window", "body_timeout", "legacy_bucket_names", "max_connections",
-                "shutdown_grace", "max_requests_per_second"});
+  s.allow_only(kServerKeys);
   ServerConfig c;
   if (!s.has("listen")) s.fail("listen", "required");
   if (auto l = listen_address(s, "listen")) c.listen = *l;
@@ -602,9 +622,7 @@ ServerConfig parse_server(const Section& s, const Context& ctx) {
 }
 
 UpstreamConfig parse_upstream(const Section& s, const Context& ctx) {
-  s.allow_only({"endpoint", "region", "access_key_id", "secret_access_key", "secret_access_key_env",
-                "secret_access_key_file", "addressing", "verify_peer", "ca_file", "connect_timeout", "read_timeout",
-                "max_idle_connections", "payload", "verify_writes", "checksums"});
+  s.allow_only(kUpstreamKeys);
   UpstreamConfig c;
   bool ip_literal = false;
   if (!s.has("endpoint")) s.fail("endpoint", "required");
@@ -669,9 +687,7 @@ constexpr std::string_view kMastodonKeyIdVar = "AWS_ACCESS_KEY_ID";
 constexpr std::string_view kMastodonSecretVar = "AWS_SECRET_ACCESS_KEY";
 
 ClientKey parse_client(const Section& s, const Context& ctx) {
-  s.allow_only({"access_key_id", "secret_access_key", "secret_access_key_env", "secret_access_key_file", "from_env",
-                "upstream_access_key_id", "upstream_secret_access_key", "upstream_secret_access_key_env",
-                "upstream_secret_access_key_file", "max_requests_per_second"});
+  s.allow_only(kClientKeys);
   ClientKey c;
   if (s.boolean("from_env").value_or(false)) {
     for (auto k : {"access_key_id", "secret_access_key", "secret_access_key_env", "secret_access_key_file"})
@@ -743,7 +759,7 @@ std::vector<ClientKey> parse_clients(const toml::table& root, Errors& errors, co
 }
 
 AclConfig parse_acl(const Section& s) {
-  s.allow_only({"mode", "acl_requests"});
+  s.allow_only(kAclKeys);
   AclConfig c;
   c.mode = s.choice<AclMode>("mode", {{"strip", AclMode::strip}, {"audit", AclMode::audit}}, AclMode::strip);
   // In audit mode the proxy changes nothing by default, PUT ?acl included.
@@ -755,7 +771,7 @@ AclConfig parse_acl(const Section& s) {
 }
 
 CanaryConfig parse_canary(const Section& s) {
-  s.allow_only({"bucket", "prefix", "interval"});
+  s.allow_only(kCanaryKeys);
   CanaryConfig c;
   c.bucket = s.required_string("bucket");
   if (s.has("bucket"))
@@ -774,7 +790,7 @@ CanaryConfig parse_canary(const Section& s) {
 }
 
 AuditConfig parse_audit(const Section& s, const Context& ctx) {
-  s.allow_only({"path", "level"});
+  s.allow_only(kAuditKeys);
   AuditConfig c;
   if (auto p = s.string("path")) {
     if (p->empty())
@@ -805,6 +821,20 @@ std::string redacted_parse_error(const toml::parse_error& e) {
 
 // ---------------------------------------------------------------------------
 
+std::vector<std::string> config_keys() {
+  std::vector<std::string> out;
+  const auto add = [&out](std::string_view section, std::span<const std::string_view> keys) {
+    for (auto k : keys) out.push_back(std::string(section) + "." + std::string(k));
+  };
+  add("server", kServerKeys);
+  add("upstream", kUpstreamKeys);
+  add("clients", kClientKeys);
+  add("acl", kAclKeys);
+  add("canary", kCanaryKeys);
+  add("audit", kAuditKeys);
+  return out;
+}
+
 std::string ConfigError::to_string() const { return key.empty() ? message : key + ": " + message; }
 
 std::string to_string(const HostPort& hp) {
@@ -823,7 +853,7 @@ std::variant<Config, ConfigError> parse_config(std::string_view toml_text, const
   Errors errors;
   const Context ctx{env, base_dir};
   const Section top(&root, "", errors);
-  top.allow_only({"server", "upstream", "clients", "acl", "canary", "audit"});
+  top.allow_only(kSections);
 
   Config config;
   config.server = parse_server(Section(top.sub_table("server"), "server", errors), ctx);
@@ -956,6 +986,7 @@ std::string describe(const Config& config) {
   out << "limits:         idle timeout " << format_duration(s.idle_timeout) << ", request body within "
       << format_duration(s.body_timeout) << ", headers up to " << s.max_header_bytes << " bytes, "
       << s.max_connections << " connections\n";
+  out << "readiness:      /readyz fails after " << format_duration(s.ready_window) << " without an upstream answer\n";
   out << "bucket names:   " << (s.legacy_bucket_names ? "legacy (upper case and '_' allowed)" : "S3 rules") << "\n";
   out << "shutdown:       requests in flight get " << format_duration(s.shutdown_grace)
       << " to finish, then are cancelled\n";

@@ -142,6 +142,9 @@ std::variant<Config, ConfigError> parse_config(std::string_view toml_text, const
 // the file's own directory. An unreadable file gives ConfigError{"", ...}.
 std::variant<Config, ConfigError> load_config(const std::filesystem::path& file);
 
+// Every key the loader accepts, as "section.key" ("clients.key" for [[clients]] entries).
+std::vector<std::string> config_keys();
+
 // The process environment as an EnvLookup (unset and empty variables are both nullopt).
 std::optional<std::string> process_env(std::string_view name);
 
