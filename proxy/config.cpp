@@ -564,7 +564,7 @@ std::optional<HostPort> listen_address(const Section& s, std::string_view name) 
 ServerConfig parse_server(const Section& s, const Context& ctx) {
   s.allow_only({"listen", "admin_listen", "tls_cert_file", "tls_key_file", "domains", "threads", "idle_timeout",
                 "max_header_bytes", "ready_window", "body_timeout", "legacy_bucket_names", "max_connections",
-                "shutdown_grace", "max_requests_per_second"});
+                "shutdown_grace", "max_requests_per_second", "anonymous"});
   ServerConfig c;
   if (!s.has("listen")) s.fail("listen", "required");
   if (auto l = listen_address(s, "listen")) c.listen = *l;
@@ -598,6 +598,9 @@ ServerConfig parse_server(const Section& s, const Context& ctx) {
   c.shutdown_grace = s.duration("shutdown_grace").value_or(c.shutdown_grace);
   c.max_requests_per_second =
       static_cast<std::uint32_t>(s.integer("max_requests_per_second", 0, kMaxRequestsPerSecond).value_or(0));
+  c.anonymous = s.choice<AnonymousRequests>(
+      "anonymous", {{"refuse", AnonymousRequests::refuse}, {"forward", AnonymousRequests::forward}},
+      AnonymousRequests::refuse);
   return c;
 }
 
@@ -903,6 +906,10 @@ std::string_view to_string(UpstreamPayload p) {
   return "auto";
 }
 
+std::string_view to_string(AnonymousRequests a) {
+  return a == AnonymousRequests::forward ? "forward" : "refuse";
+}
+
 std::string_view to_string(UpstreamChecksums c) {
   return c == UpstreamChecksums::strip ? "strip" : "forward";
 }
@@ -957,6 +964,11 @@ std::string describe(const Config& config) {
       << format_duration(s.body_timeout) << ", headers up to " << s.max_header_bytes << " bytes, "
       << s.max_connections << " connections\n";
   out << "bucket names:   " << (s.legacy_bucket_names ? "legacy (upper case and '_' allowed)" : "S3 rules") << "\n";
+  out << "anonymous:      " << to_string(s.anonymous)
+      << (s.anonymous == AnonymousRequests::forward
+              ? " (requests without credentials forwarded without any; the storage's public access decides)"
+              : " (requests without credentials refused, 403 AccessDenied)")
+      << "; OPTIONS (CORS preflight) always forwarded without credentials\n";
   out << "shutdown:       requests in flight get " << format_duration(s.shutdown_grace)
       << " to finish, then are cancelled\n";
   out << "upstream:       " << to_string(u.scheme) << "://" << u.host_header << " region " << u.region << "\n";
