@@ -44,11 +44,6 @@ bool carries_credentials(const sigv4::RequestView& request) {
   return query_carries_credentials(request.raw_query);
 }
 
-bool is_cors_preflight(const sigv4::RequestView& request) {
-  return request.method == "OPTIONS" && sigv4::header_value(request.headers, "origin") &&
-         sigv4::header_value(request.headers, "access-control-request-method");
-}
-
 Access classify_access(const sigv4::RequestView& request, AnonymousRequests anonymous) {
   if (carries_credentials(request)) return Access::verify;
   if (request.method == "OPTIONS") return Access::options;

@@ -25,10 +25,6 @@ inline constexpr std::string_view kAnonymousKeyId = "anonymous";
 // Signature, ...), names compared after percent-decoding and without regard to case.
 bool carries_credentials(const sigv4::RequestView& request);
 
-// A CORS preflight as the Fetch standard sends it: OPTIONS with Origin and
-// Access-Control-Request-Method.
-bool is_cors_preflight(const sigv4::RequestView& request);
-
 enum class Access {
   verify,           // credentials present: verified, then signed anew (OPTIONS: forwarded without)
   options,          // OPTIONS without credentials: forwarded without any

@@ -103,31 +103,6 @@ TEST(CarriesCredentials, OrdinaryQueryParametersAreNoCredentials) {
   }
 }
 
-// --- is_cors_preflight --------------------------------------------------------------
-
-TEST(IsCorsPreflight, OptionsWithOriginAndRequestMethod) { EXPECT_TRUE(is_cors_preflight(preflight().view())); }
-
-TEST(IsCorsPreflight, HeaderNamesInAnyCase) {
-  auto r = options().with("ORIGIN", "https://app.example").with("access-control-request-method", "GET");
-  EXPECT_TRUE(is_cors_preflight(r.view()));
-}
-
-TEST(IsCorsPreflight, OptionsWithoutOriginIsNone) {
-  auto r = options().with("Access-Control-Request-Method", "PUT");
-  EXPECT_FALSE(is_cors_preflight(r.view()));
-}
-
-TEST(IsCorsPreflight, OptionsWithoutRequestMethodIsNone) {
-  auto r = options().with("Origin", "https://app.example");
-  EXPECT_FALSE(is_cors_preflight(r.view()));
-}
-
-TEST(IsCorsPreflight, OtherMethodWithTheSameHeadersIsNone) {
-  auto r = preflight();
-  r.method = "GET";
-  EXPECT_FALSE(is_cors_preflight(r.view()));
-}
-
 // --- classify_access ----------------------------------------------------------------
 
 TEST(ClassifyAccess, OptionsWithoutCredentialsGoesOnWhateverTheAnonymousPolicy) {
