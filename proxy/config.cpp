@@ -74,7 +74,7 @@ constexpr std::string_view kStdout = "-";
 constexpr auto kServerKeys = std::to_array<std::string_view>(
     {"listen", "admin_listen", "tls_cert_file", "tls_key_file", "domains", "threads", "idle_timeout",
      "max_header_bytes", "ready_window", "body_timeout", "legacy_bucket_names", "max_connections", "shutdown_grace",
-     "max_requests_per_second"});
+     "max_requests_per_second", "anonymous"});
 constexpr auto kUpstreamKeys = std::to_array<std::string_view>(
     {"endpoint", "region", "access_key_id", "secret_access_key", "secret_access_key_env", "secret_access_key_file",
      "addressing", "verify_peer", "ca_file", "connect_timeout", "read_timeout", "max_idle_connections", "payload",
@@ -618,6 +618,9 @@ ServerConfig parse_server(const Section& s, const Context& ctx) {
   c.shutdown_grace = s.duration("shutdown_grace").value_or(c.shutdown_grace);
   c.max_requests_per_second =
       static_cast<std::uint32_t>(s.integer("max_requests_per_second", 0, kMaxRequestsPerSecond).value_or(0));
+  c.anonymous = s.choice<AnonymousRequests>(
+      "anonymous", {{"refuse", AnonymousRequests::refuse}, {"forward", AnonymousRequests::forward}},
+      AnonymousRequests::refuse);
   return c;
 }
 
@@ -933,6 +936,10 @@ std::string_view to_string(UpstreamPayload p) {
   return "auto";
 }
 
+std::string_view to_string(AnonymousRequests a) {
+  return a == AnonymousRequests::forward ? "forward" : "refuse";
+}
+
 std::string_view to_string(UpstreamChecksums c) {
   return c == UpstreamChecksums::strip ? "strip" : "forward";
 }
@@ -988,6 +995,11 @@ std::string describe(const Config& config) {
       << s.max_connections << " connections\n";
   out << "readiness:      /readyz fails after " << format_duration(s.ready_window) << " without an upstream answer\n";
   out << "bucket names:   " << (s.legacy_bucket_names ? "legacy (upper case and '_' allowed)" : "S3 rules") << "\n";
+  out << "anonymous:      " << to_string(s.anonymous)
+      << (s.anonymous == AnonymousRequests::forward
+              ? " (requests without credentials forwarded without any; the storage's public access decides)"
+              : " (requests without credentials refused, 403 AccessDenied)")
+      << "; OPTIONS (CORS preflight) always forwarded without credentials\n";
   out << "shutdown:       requests in flight get " << format_duration(s.shutdown_grace)
       << " to finish, then are cancelled\n";
   out << "upstream:       " << to_string(u.scheme) << "://" << u.host_header << " region " << u.region << "\n";

@@ -185,7 +185,8 @@ Result<BodyPlan> plan_streaming_body(const ForwardInput& in, bool has_body) {
     b.mode = BodyMode::decode_empty;
     b.upstream_content_length = 0;
     b.payload_hash = crypto::sha256_hex("");
-  } else if (in.upstream.payload == UpstreamPayload::unsigned_payload) {
+  } else if (in.upstream.payload == UpstreamPayload::unsigned_payload || !in.identity) {
+    // Unsigned upstream: the decoded bytes under their own Content-Length.
     b.mode = BodyMode::decode_unsigned;
     b.upstream_content_length = decoded.value();
     b.payload_hash = sigv4::kUnsignedPayload;
@@ -212,7 +213,7 @@ Result<BodyPlan> plan_plain_body(const ForwardInput& in, bool has_body) {
   if (in.verified.payload_mode == sigv4::PayloadMode::hex_sha256) {
     b.payload_hash = text::lower(in.verified.params.payload_hash);
     b.mode = has_body ? BodyMode::raw_hashed : BodyMode::none;
-  } else if (has_body && in.upstream.payload == UpstreamPayload::signed_chunks) {
+  } else if (has_body && in.upstream.payload == UpstreamPayload::signed_chunks && in.identity) {
     // The upstream checks every byte even though the client did not sign the body.
     b.mode = BodyMode::raw_signed;
     b.decoded_length = length;
@@ -313,6 +314,12 @@ Result<std::vector<checksums::Declared>> declared_checksums(const ForwardInput& 
   return checksums::declared(fields);
 }
 
+// The upstream's framing: a Content-Length for every body, and for every PUT and POST.
+void add_content_length(ForwardPlan& plan) {
+  const bool needs_length = plan.has_body || plan.method == http::verb::put || plan.method == http::verb::post;
+  if (needs_length) plan.headers.emplace_back("content-length", std::to_string(plan.upstream_content_length));
+}
+
 }  // namespace
 
 Result<ForwardPlan> plan_forward(const ForwardInput& in) {
@@ -355,6 +362,18 @@ Result<ForwardPlan> plan_forward(const ForwardInput& in) {
   plan.target = canonical_query.empty() ? location.path : fmt::format("{}?{}", location.path, canonical_query);
 
   auto headers = forwarded_headers(in);
+  if (!in.identity) {
+    // Nothing is signed: the client's own payload hash, if it gave one, lets the upstream check
+    // the body too; no date, no Authorization, no identity of the proxy's.
+    headers.signed_headers.emplace_back("host", plan.host);
+    if (sigv4::header_value(req.headers, "x-amz-content-sha256")) {
+      headers.signed_headers.emplace_back("x-amz-content-sha256", b.payload_hash);
+    }
+    plan.headers = sorted_and_merged(std::move(headers.signed_headers));
+    for (auto& h : headers.unsigned_headers) plan.headers.push_back(std::move(h));
+    add_content_length(plan);
+    return plan;
+  }
   const std::string amz_date = sigv4::amz_date(in.now);
   headers.signed_headers.emplace_back("host", plan.host);
   headers.signed_headers.emplace_back("x-amz-date", amz_date);
@@ -370,7 +389,7 @@ Result<ForwardPlan> plan_forward(const ForwardInput& in) {
   HeaderList merged = sorted_and_merged(std::move(headers.signed_headers));
 
   sigv4::SigningInput si{plan.method_string, location.path, canonical_query, merged, b.payload_hash};
-  auto signed_result = sigv4::sign(si, in.identity.access_key_id, in.identity.secret_access_key, up.region, amz_date);
+  auto signed_result = sigv4::sign(si, in.identity->access_key_id, in.identity->secret_access_key, up.region, amz_date);
   if (upstream_chunks) {
     plan.upstream_chain =
         chunked::ChainContext{signed_result.signing_key, amz_date, signed_result.scope, signed_result.signature};
@@ -379,8 +398,7 @@ Result<ForwardPlan> plan_forward(const ForwardInput& in) {
   plan.headers = std::move(merged);
   plan.headers.emplace_back("authorization", std::move(signed_result.authorization));
   for (auto& h : headers.unsigned_headers) plan.headers.push_back(std::move(h));
-  const bool needs_length = plan.has_body || plan.method == http::verb::put || plan.method == http::verb::post;
-  if (needs_length) plan.headers.emplace_back("content-length", std::to_string(plan.upstream_content_length));
+  add_content_length(plan);
   return plan;
 }
 

@@ -67,6 +67,7 @@ constexpr auto kOps = std::to_array<std::string_view>({"ListBuckets",
                                                        "AbortMultipartUpload",
                                                        "ListParts",
                                                        "PostObject",
+                                                       "PreflightRequest",
                                                        "Unknown"});
 constexpr std::size_t kOpCount = kOps.size();
 constexpr std::size_t kUnknownOp = kOpCount - 1;

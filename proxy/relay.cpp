@@ -1,6 +1,7 @@
 #include "s3proxy/relay.hpp"
 
 #include "s3proxy/request_id.hpp"
+#include "s3proxy/access.hpp"
 #include "s3proxy/acl_policy.hpp"
 #include "s3proxy/audit.hpp"
 #include "s3proxy/buffer_pool.hpp"
@@ -295,20 +296,28 @@ class Session {
     x.rec.key = s3.key;
     x.is_write = is_write_request(s3.op, view.method);
 
-    // Verify the client.
+    // Verify the client, unless it sent no credentials and may go on without (access.hpp).
+    const Access access = classify_access(view, cfg_->server.anonymous);
+    const bool without_credentials = access == Access::options || access == Access::anonymous;
     const auto lookup = [this](std::string_view id) -> const Secret* {
       const ClientKey* c = find_client(*cfg_, id);
       return c ? &c->secret_access_key : nullptr;
     };
-    auto verified = sigv4::verify(view, lookup, w_.services.now());
+    auto verified = without_credentials ? unauthenticated(view) : sigv4::verify(view, lookup, w_.services.now());
     if (!verified) {
-      x.auth_failed = true;
-      if (auto claimed = sigv4::parse_auth(view)) x.rec.access_key_id = text::bounded(claimed->credential.access_key_id);
+      if (without_credentials) {
+        x.rec.access_key_id = std::string(kAnonymousKeyId);
+      } else {
+        x.auth_failed = true;
+        if (auto claimed = sigv4::parse_auth(view)) x.rec.access_key_id = text::bounded(claimed->credential.access_key_id);
+      }
       co_return co_await answer_error(x, verified.failure());
     }
-    const ClientKey& client = *find_client(*cfg_, verified->params.credential.access_key_id);
-    x.rec.access_key_id = client.access_key_id;
-    if (auto slow = over_request_rate(w_.services, *cfg_, client)) co_return co_await answer_error(x, *slow);
+    const ClientKey* client = without_credentials ? nullptr : find_client(*cfg_, verified->params.credential.access_key_id);
+    x.rec.access_key_id = client ? client->access_key_id : std::string(kAnonymousKeyId);
+    if (client) {
+      if (auto slow = over_request_rate(w_.services, *cfg_, *client)) co_return co_await answer_error(x, *slow);
+    }
 
     // Apply the ACL policy.
     const AclDecision acl = decide_acl(cfg_->acl.mode, cfg_->acl.acl_requests, s3, view.method, headers, view.raw_query);
@@ -327,7 +336,10 @@ class Session {
     const auto length = parser.content_length();
     auto plan = plan_forward(ForwardInput{view, s3, verified.value(), acl,
                                           length ? std::optional<std::uint64_t>(*length) : std::nullopt, parser.chunked(),
-                                          upstream_identity(*cfg_, client), cfg_->upstream, w_.services.now()});
+                                          signs_upstream(access, view.method)
+                                              ? std::optional<UpstreamIdentity>(upstream_identity(*cfg_, *client))
+                                              : std::nullopt,
+                                          cfg_->upstream, w_.services.now()});
     if (!plan) co_return co_await answer_error(x, plan.failure());
 
     co_await exchange_with_upstream(x, buffer, parser, verified.value(), plan.value());

@@ -60,6 +60,7 @@ constexpr std::array<std::pair<Op, std::string_view>, static_cast<std::size_t>(O
     {Op::AbortMultipartUpload, "AbortMultipartUpload"},
     {Op::ListParts, "ListParts"},
     {Op::PostObject, "PostObject"},
+    {Op::PreflightRequest, "PreflightRequest"},
     {Op::Unknown, "Unknown"},
 }};
 
@@ -343,7 +344,9 @@ Result<S3Target> classify(const ClassifyInput& in) {
     t.key = std::move(*key);
   }
 
-  if (t.bucket.empty()) t.op = service_op(in.method);
+  // S3 answers OPTIONS from the bucket's CORS configuration, whatever the path and query.
+  if (in.method == "OPTIONS") t.op = Op::PreflightRequest;
+  else if (t.bucket.empty()) t.op = service_op(in.method);
   else if (t.key.empty()) t.op = bucket_op(in.method, *sub);
   else t.op = object_op(in.method, *sub, in.has_copy_source);
   return t;

@@ -41,6 +41,11 @@ enum class UpstreamPayload { automatic, signed_chunks, unsigned_payload };
 //  forward: header checksums go upstream as sent (trailers are verified by the proxy and not sent).
 //  strip:   the proxy verifies every one itself and the upstream gets none (storage that rejects them).
 enum class UpstreamChecksums { forward, strip };
+// A request that carries no credentials at all (no Authorization header, no presigned query):
+//  refuse:  answered 403 AccessDenied by the proxy, nothing forwarded.
+//  forward: sent upstream without any credentials, so that the storage's own public-access
+//           rules judge it; the proxy never signs it with its identity.
+enum class AnonymousRequests { refuse, forward };
 
 struct ClientKey {
   std::string access_key_id;
@@ -77,6 +82,7 @@ struct ServerConfig {
   std::chrono::milliseconds shutdown_grace{25000};
   // Default per-access-key request rate for [[clients]] without their own; 0: no limit.
   std::uint32_t max_requests_per_second = 0;
+  AnonymousRequests anonymous = AnonymousRequests::refuse;
 };
 
 struct UpstreamConfig {
@@ -181,6 +187,7 @@ std::string_view to_string(Addressing a);        // "path" | "virtual"
 std::string_view to_string(AclMode m);           // "strip" | "audit"
 std::string_view to_string(AclRequests r);       // "reject" | "accept" | "forward"
 std::string_view to_string(UpstreamPayload p);
+std::string_view to_string(AnonymousRequests a);  // "refuse" | "forward"
 std::string_view to_string(UpstreamChecksums c);  // "forward" | "strip"   // "auto" | "signed-chunks" | "unsigned"
 
 // "500ms", "5s", "2m", "1h": the largest unit that expresses d exactly.

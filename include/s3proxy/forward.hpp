@@ -43,7 +43,9 @@ struct ForwardInput {
   const AclDecision& acl;
   std::optional<std::uint64_t> content_length;  // the client's framing, as parsed
   bool chunked = false;                         // Transfer-Encoding: chunked from the client
-  UpstreamIdentity identity;
+  // Who signs the upstream request; nullopt: it goes without credentials (an OPTIONS, or an
+  // anonymous request: see access.hpp), and nothing is signed or chained.
+  std::optional<UpstreamIdentity> identity;
   const UpstreamConfig& upstream;
   std::chrono::system_clock::time_point now;
 };

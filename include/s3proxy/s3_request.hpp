@@ -56,6 +56,7 @@ enum class Op {
   AbortMultipartUpload,
   ListParts,
   PostObject,
+  PreflightRequest,  // OPTIONS: a CORS preflight (or what the upstream refuses as not one)
   Unknown,
 };
 

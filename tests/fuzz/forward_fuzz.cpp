@@ -13,20 +13,24 @@
 //
 // Verification is stood in for (a fuzzer cannot forge signatures): the request's own SigV4
 // parameters when they parse, and the chunk-signature chain of the AWS documentation
-// example, so the signed seeds of tests/fuzz/corpus/chunked verify here too.
+// example, so the signed seeds of tests/fuzz/corpus/chunked verify here too. A request
+// without credentials is planned as the relay plans it with server.anonymous = "forward"
+// (unauthenticated() stands in), and neither it nor any OPTIONS is signed by an identity.
 //
 // What must hold for every input:
 //   - the upstream head is well formed: no CR/LF/NUL in the target or any header, no space in
 //     the target, Content-Length (when sent) equal to the planned length;
 //   - in strip mode no ACL header or ACL query parameter reaches the upstream (but for a
 //     PUT ?acl forwarded whole), and never a presigned-URL parameter or the client's
-//     Authorization;
+//     Authorization; exactly one Authorization (the proxy's) on a signed request, none on
+//     one planned without credentials;
 //   - nothing that lets the upstream complete the object is released before the whole body
 //     verified (fewer bytes than the planned Content-Length until the last piece);
 //   - the body verifies exactly when a one-piece reference decode does (split independence);
 //   - a verified body reaches the upstream whole: the planned length exactly, and its
 //     payload equal to the client's (re-signed chunks decode with the proxy's own chain).
 #include "fuzz_input.hpp"
+#include "s3proxy/access.hpp"
 #include "s3proxy/forward.hpp"
 #include "s3proxy/uri.hpp"
 
@@ -163,8 +167,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const sigv4::RequestView view{parsed.method, parsed.path, parsed.query, headers};
 
   // Stand-in for sigv4::verify.
+  const bool without_credentials = !carries_credentials(view);
+  const bool signs = !without_credentials && parsed.method != "OPTIONS";  // as signs_upstream()
   sigv4::Verified verified;
-  if (auto params = sigv4::parse_auth(view)) {
+  if (without_credentials) {
+    auto stand_in = unauthenticated(view);
+    if (!stand_in) return 0;  // refused before planning
+    verified = std::move(stand_in.value());
+  } else if (auto params = sigv4::parse_auth(view)) {
     verified.params = std::move(params.value());
   } else {
     for (const auto& h : headers) verified.params.signed_headers.push_back(lower(h.name));
@@ -216,7 +226,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                          acl,
                          te_chunked ? std::nullopt : std::optional<std::uint64_t>(body.size()),
                          te_chunked,
-                         UpstreamIdentity{up.access_key_id, up.secret_access_key},
+                         !signs ? std::nullopt
+                                : std::optional<UpstreamIdentity>(
+                                                   UpstreamIdentity{up.access_key_id, up.secret_access_key}),
                          up,
                          std::chrono::system_clock::time_point(std::chrono::seconds(1795453972))};
   auto result = plan_forward(fin);
@@ -244,7 +256,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (name == "content-length") check(value == std::to_string(plan.upstream_content_length));
     if (must_strip) check(!is_acl_header(name));
   }
-  check(authorizations == 1);
+  check(authorizations == (signs ? 1 : 0));
+  if (!signs) check(!plan.upstream_chain && plan.body != BodyMode::raw_signed && plan.body != BodyMode::decode_signed);
   for (const auto& n : names) {
     check(!is_presign_param(n));
     if (must_strip) check(!is_acl_header(n));

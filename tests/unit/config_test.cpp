@@ -171,6 +171,20 @@ TEST_F(ConfigDefaults, NoRequestRateLimit) {
   EXPECT_EQ(request_rate_limit(c, c.clients[0]), 0u);
 }
 
+TEST_F(ConfigDefaults, AnonymousRequestsRefused) { EXPECT_EQ(c.server.anonymous, AnonymousRequests::refuse); }
+
+TEST(ConfigServer, AnonymousForwardIsParsed) {
+  const Config c = parse_ok(Doc::minimal().set("[server]", "anonymous = \"forward\"").text());
+  EXPECT_EQ(c.server.anonymous, AnonymousRequests::forward);
+  EXPECT_NE(describe(c).find("anonymous:      forward"), std::string::npos);
+}
+
+TEST(ConfigServer, AnonymousRefuseIsParsed) {
+  const Config c = parse_ok(Doc::minimal().set("[server]", "anonymous = \"refuse\"").text());
+  EXPECT_EQ(c.server.anonymous, AnonymousRequests::refuse);
+  EXPECT_NE(describe(c).find("anonymous:      refuse"), std::string::npos);
+}
+
 TEST(ConfigDefault, AclRequestsForwardInAuditMode) {
   const Config c = parse_ok(Doc::minimal().set("[acl]", "mode = \"audit\"").text());
   EXPECT_EQ(c.acl.acl_requests, AclRequests::forward);
@@ -266,6 +280,10 @@ const std::vector<BadConfig>& bad_configs() {
        "server.max_requests_per_second", "from 0 to 1000000"},
       {"ServerRateFloat", Doc::minimal().set("[server]", "max_requests_per_second = 2.5").text(),
        "server.max_requests_per_second", "must be an integer"},
+      {"AnonymousUnknownValue", Doc::minimal().set("[server]", "anonymous = \"allow\"").text(), "server.anonymous",
+       "must be one of \"refuse\", \"forward\""},
+      {"AnonymousNotAString", Doc::minimal().set("[server]", "anonymous = true").text(), "server.anonymous",
+       "must be a string"},
       // [upstream]
       {"EndpointMissing", Doc::minimal().erase("[upstream]", "endpoint").text(), "upstream.endpoint", "required"},
       {"UpstreamSectionMissing", Doc::minimal().erase_section("[upstream]").text(), "upstream.endpoint",

@@ -1,4 +1,5 @@
 #include "s3proxy/forward.hpp"
+#include "s3proxy/access.hpp"
 #include "s3proxy/uri.hpp"
 
 #include <gtest/gtest.h>
@@ -153,6 +154,7 @@ struct Scenario {
   bool te_chunked = false;
   std::vector<std::string> client_domains;  // the proxy's own virtual-host suffixes
   bool legacy_bucket_names = false;
+  bool sign_upstream = true;  // false: planned as the relay plans an OPTIONS (no identity)
 
   std::optional<sigv4::Verified> verified;
   S3Target target;
@@ -173,7 +175,9 @@ struct Scenario {
     target = std::move(classified).value();
     acl = decide_acl(acl_mode, AclRequests::forward, target, client.method, view.headers, view.raw_query);
     const UpstreamIdentity identity{kUpstreamKeyId, kUpstreamSecret};
-    const ForwardInput in{view, target, *verified, acl, content_length, te_chunked, identity, upstream, fixed_now()};
+    const ForwardInput in{view,       target, *verified, acl, content_length, te_chunked,
+                          sign_upstream ? std::optional<UpstreamIdentity>(identity) : std::nullopt,
+                          upstream,   fixed_now()};
     return plan_forward(in);
   }
 };
@@ -1829,6 +1833,201 @@ TEST(BodyTransformChecksums, CompleteWithoutPartChecksumsPasses) {
   const auto fed = feed(t, body, fixed_sizes(body.size(), 16));
   ASSERT_FALSE(fed.failure) << fed.failure->message;
   EXPECT_EQ(fed.wire, body);
+}
+
+// --- Requests forwarded without credentials (access.hpp) ----------------------------
+
+// A request that carries no credentials, planned as the relay plans it: unauthenticated()
+// stands in for verification and no identity signs it.
+struct AnonymousScenario {
+  ClientRequest client;  // never signed
+  AclMode acl_mode = AclMode::strip;
+  UpstreamConfig upstream = upstream_config();
+  std::optional<std::uint64_t> content_length;
+  bool te_chunked = false;
+
+  std::optional<sigv4::Verified> verified;
+  S3Target target;
+  AclDecision acl;
+
+  Result<ForwardPlan> plan() {
+    client.headers.emplace_back("Host", client.host);
+    const auto view = client.view();
+    EXPECT_FALSE(carries_credentials(view));
+    auto v = unauthenticated(view);
+    if (!v.ok()) return v.failure();
+    verified = std::move(v).value();
+    auto classified = classify(ClassifyInput{client.method, client.path, client.query, client.host});
+    if (!classified) return classified.failure();
+    target = std::move(classified).value();
+    acl = decide_acl(acl_mode, AclRequests::reject, target, client.method, view.headers, view.raw_query);
+    const ForwardInput in{view, target, *verified, acl, content_length, te_chunked, std::nullopt, upstream, fixed_now()};
+    return plan_forward(in);
+  }
+};
+
+// Nothing in the plan that could carry or reveal an identity.
+void expect_no_credentials(const ForwardPlan& plan) {
+  EXPECT_EQ(count(plan, "authorization"), 0u);
+  EXPECT_EQ(count(plan, "x-amz-date"), 0u);
+  EXPECT_EQ(count(plan, "x-amz-security-token"), 0u);
+  EXPECT_FALSE(plan.upstream_chain.has_value());
+  for (const auto& [name, value] : plan.headers) {
+    EXPECT_EQ(value.find(kUpstreamKeyId), std::string::npos) << name;
+  }
+  EXPECT_EQ(plan.target.find("X-Amz-"), std::string::npos) << plan.target;
+}
+
+TEST(PlanForwardAnonymous, GetCarriesNoCredentials) {
+  AnonymousScenario s;
+  s.client.method = "GET";
+  auto plan = s.plan();
+  ASSERT_TRUE(plan.ok()) << failure_text(plan);
+  expect_no_credentials(plan.value());
+  EXPECT_EQ(header(plan.value(), "host"), std::string(kUpstreamHostHeader));
+  EXPECT_EQ(plan->target, "/media/a.jpg");
+  EXPECT_EQ(count(plan.value(), "x-amz-content-sha256"), 0u);  // the client gave none
+}
+
+TEST(PlanForwardAnonymous, PutHasItsAclHeadersStrippedInStripMode) {
+  AnonymousScenario s;
+  s.client.add_unsigned("x-amz-acl", "public-read");
+  s.client.add_unsigned("x-amz-grant-read", "uri=\"http://acs.amazonaws.com/groups/global/AllUsers\"");
+  s.client.add_unsigned("x-amz-meta-colour", "blue");
+  s.client.query = "x-amz-acl=public-read";
+  s.content_length = 5;
+  auto plan = s.plan();
+  ASSERT_TRUE(plan.ok()) << failure_text(plan);
+  expect_no_credentials(plan.value());
+  EXPECT_EQ(count(plan.value(), "x-amz-acl"), 0u);
+  EXPECT_EQ(count(plan.value(), "x-amz-grant-read"), 0u);
+  EXPECT_EQ(plan->target, "/media/a.jpg");
+  EXPECT_EQ(header(plan.value(), "x-amz-meta-colour"), "blue");
+  EXPECT_EQ(header(plan.value(), "content-length"), "5");
+  EXPECT_EQ(plan->body, BodyMode::raw_unsigned);
+}
+
+TEST(PlanForwardAnonymous, PutKeepsItsAclHeadersInAuditMode) {
+  AnonymousScenario s;
+  s.acl_mode = AclMode::audit;
+  s.client.add_unsigned("x-amz-acl", "public-read");
+  s.content_length = 5;
+  auto plan = s.plan();
+  ASSERT_TRUE(plan.ok()) << failure_text(plan);
+  expect_no_credentials(plan.value());
+  EXPECT_EQ(header(plan.value(), "x-amz-acl"), "public-read");
+}
+
+TEST(PlanForwardAnonymous, UnsignedBodyIsNeverTurnedIntoSignedChunks) {
+  AnonymousScenario s;
+  s.upstream = upstream_config(Addressing::path, UpstreamPayload::signed_chunks);
+  s.content_length = 1000;
+  auto plan = s.plan();
+  ASSERT_TRUE(plan.ok()) << failure_text(plan);
+  expect_no_credentials(plan.value());
+  EXPECT_EQ(plan->body, BodyMode::raw_unsigned);
+  EXPECT_EQ(plan->upstream_content_length, 1000u);
+  EXPECT_EQ(count(plan.value(), "content-encoding"), 0u);
+}
+
+TEST(PlanForwardAnonymous, HexBodyIsStillCheckedBeforeItsLastByte) {
+  const std::string payload = make_payload(100000);
+  AnonymousScenario s;
+  s.client.add_unsigned("x-amz-content-sha256", crypto::sha256_hex("something else"));
+  s.content_length = payload.size();
+  auto plan = s.plan();
+  ASSERT_TRUE(plan.ok()) << failure_text(plan);
+  expect_no_credentials(plan.value());
+  EXPECT_EQ(plan->body, BodyMode::raw_hashed);
+  BodyTransform t(plan.value(), *s.verified);
+  const auto fed = feed(t, payload, fixed_sizes(payload.size(), 30000));
+  ASSERT_TRUE(fed.failure.has_value());
+  EXPECT_EQ(fed.failure->error, S3Error::XAmzContentSHA256Mismatch);
+  EXPECT_LT(fed.wire.size(), payload.size());
+}
+
+TEST(PlanForwardAnonymous, UnsignedTrailerBodyIsDecodedAndSentPlain) {
+  const std::string payload = make_payload(100000);
+  AnonymousScenario s;
+  s.client.add_unsigned("Content-Encoding", "aws-chunked");
+  s.client.add_unsigned("x-amz-content-sha256", std::string(sigv4::kStreamingUnsignedTrailer));
+  s.client.add_unsigned("x-amz-decoded-content-length", std::to_string(payload.size()));
+  s.client.add_unsigned("x-amz-trailer", "x-amz-checksum-crc32");
+  s.client.add_unsigned("Transfer-Encoding", "chunked");
+  s.te_chunked = true;
+  s.upstream = upstream_config(Addressing::path, UpstreamPayload::signed_chunks);
+  auto plan = s.plan();
+  ASSERT_TRUE(plan.ok()) << failure_text(plan);
+  expect_no_credentials(plan.value());
+  EXPECT_EQ(plan->body, BodyMode::decode_unsigned);
+  EXPECT_EQ(header(plan.value(), "content-length"), std::to_string(payload.size()));
+  EXPECT_EQ(count(plan.value(), "content-encoding"), 0u);
+  EXPECT_EQ(count(plan.value(), "x-amz-trailer"), 0u);
+  const std::string body = unsigned_trailer_body(payload, crc32_base64(payload));
+  BodyTransform t(plan.value(), *s.verified);
+  const auto fed = feed(t, body, random_sizes(body.size(), 11, 9000));
+  ASSERT_FALSE(fed.failure) << fed.failure->message;
+  EXPECT_EQ(fed.wire, payload);
+}
+
+TEST(PlanForwardAnonymous, UnsignedTrailerWithAWrongChecksumIsWithheld) {
+  const std::string payload = make_payload(70000);
+  AnonymousScenario s;
+  s.client.add_unsigned("x-amz-content-sha256", std::string(sigv4::kStreamingUnsignedTrailer));
+  s.client.add_unsigned("x-amz-decoded-content-length", std::to_string(payload.size()));
+  s.client.add_unsigned("x-amz-trailer", "x-amz-checksum-crc32");
+  s.te_chunked = true;
+  auto plan = s.plan();
+  ASSERT_TRUE(plan.ok()) << failure_text(plan);
+  const std::string body = unsigned_trailer_body(payload, crc32_base64("not the payload"));
+  BodyTransform t(plan.value(), *s.verified);
+  const auto fed = feed(t, body, random_sizes(body.size(), 12, 9000));
+  ASSERT_TRUE(fed.failure.has_value());
+  EXPECT_EQ(fed.failure->error, S3Error::BadDigest);
+  EXPECT_LT(fed.wire.size(), payload.size());
+}
+
+TEST(PlanForwardOptions, PreflightCarriesNoCredentials) {
+  AnonymousScenario s;
+  s.client.method = "OPTIONS";
+  s.client.add_unsigned("Origin", "https://app.example");
+  s.client.add_unsigned("Access-Control-Request-Method", "PUT");
+  s.client.add_unsigned("Access-Control-Request-Headers", "content-type,x-amz-acl");
+  auto plan = s.plan();
+  ASSERT_TRUE(plan.ok()) << failure_text(plan);
+  EXPECT_EQ(s.target.op, Op::PreflightRequest);
+  expect_no_credentials(plan.value());
+  EXPECT_EQ(plan->method_string, "OPTIONS");
+  EXPECT_EQ(header(plan.value(), "origin"), "https://app.example");
+  EXPECT_EQ(header(plan.value(), "access-control-request-method"), "PUT");
+  EXPECT_EQ(header(plan.value(), "access-control-request-headers"), "content-type,x-amz-acl");
+  EXPECT_EQ(count(plan.value(), "content-length"), 0u);
+}
+
+TEST(PlanForwardOptions, VerifiedOptionsLosesTheClientsCredentialsAndGetsNoneOfTheProxys) {
+  Scenario s;
+  s.client.method = "OPTIONS";
+  s.client.add("Origin", "https://app.example");
+  s.client.add("Access-Control-Request-Method", "GET");
+  s.client.sign_header(kEmptySha256);
+  s.sign_upstream = false;
+  auto plan = s.plan();
+  ASSERT_TRUE(plan.ok()) << failure_text(plan);
+  expect_no_credentials(plan.value());
+  EXPECT_EQ(header(plan.value(), "origin"), "https://app.example");
+  for (const auto& [name, value] : plan->headers) EXPECT_EQ(value.find(kClientKeyId), std::string::npos) << name;
+}
+
+TEST(PlanForwardOptions, PresignedOptionsLosesItsQueryCredentials) {
+  Scenario s;
+  s.client.method = "OPTIONS";
+  s.client.query = "versionId=7";
+  s.client.sign_presigned();
+  s.sign_upstream = false;
+  auto plan = s.plan();
+  ASSERT_TRUE(plan.ok()) << failure_text(plan);
+  expect_no_credentials(plan.value());
+  EXPECT_EQ(plan->target, "/media/a.jpg?versionId=7");
 }
 
 }  // namespace

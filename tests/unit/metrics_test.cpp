@@ -212,7 +212,7 @@ TEST(Metrics, EveryListedOperationIsItsOwnLabel) {
       "DeleteBucketTagging ListMultipartUploads DeleteObjects GetObject HeadObject PutObject CopyObject "
       "DeleteObject GetObjectAcl PutObjectAcl GetObjectTagging PutObjectTagging DeleteObjectTagging "
       "CreateMultipartUpload UploadPart UploadPartCopy CompleteMultipartUpload AbortMultipartUpload "
-      "ListParts PostObject Unknown";
+      "ListParts PostObject PreflightRequest Unknown";
   std::istringstream in(listed);
   std::size_t n = 0;
   for (std::string op; in >> op; ++n) EXPECT_EQ(s3proxy::metric_op_label(op), op);

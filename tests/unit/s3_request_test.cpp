@@ -90,6 +90,20 @@ TEST(IsWrite, CountsReadsAndUnknownAsNotWrites) {
   }
 }
 
+TEST(Classify, OptionsIsAPreflightRequestWhateverItAddresses) {
+  EXPECT_EQ(classify_path("OPTIONS", "/media/a.jpg").op, Op::PreflightRequest);
+  EXPECT_EQ(classify_path("OPTIONS", "/media").op, Op::PreflightRequest);
+  EXPECT_EQ(classify_path("OPTIONS", "/").op, Op::PreflightRequest);
+  EXPECT_EQ(classify_path("OPTIONS", "/media/a.jpg", "uploads").op, Op::PreflightRequest);
+  EXPECT_EQ(classify_host("OPTIONS", "media.s3.local", "/a.jpg").op, Op::PreflightRequest);
+  EXPECT_EQ(op_name(Op::PreflightRequest), "PreflightRequest");
+}
+
+TEST(IsWrite, PreflightIsNotAWrite) {
+  EXPECT_FALSE(is_write(Op::PreflightRequest));
+  EXPECT_FALSE(is_write_request(Op::PreflightRequest, "OPTIONS"));
+}
+
 // --- path-style addressing --------------------------------------------------------------
 
 TEST(Classify, PathStyleSplitsBucketAndKey) {
