@@ -153,6 +153,32 @@ std::vector<FieldCondition> field_conditions(const json::value& condition) {
   return out;
 }
 
+Result<std::string> object_key(const FormHead& form) {
+  const Field* key_field = find_field(form.fields, "key");
+  if (!key_field) return missing_field("key");
+  std::string object_key = key_field->value;
+  if (object_key.find(kFilenameVariable) != std::string::npos) {
+    if (!form.file.filename) {
+      return Failure{S3Error::InvalidArgument, "The key uses ${filename} but the file part has no filename."};
+    }
+    std::string replaced;
+    std::string_view rest = object_key;
+    for (auto at = rest.find(kFilenameVariable); at != std::string_view::npos; at = rest.find(kFilenameVariable)) {
+      replaced.append(rest.substr(0, at)).append(*form.file.filename);
+      rest.remove_prefix(at + kFilenameVariable.size());
+    }
+    replaced.append(rest);
+    // The upstream would replace a ${filename} brought in by the file's name once more.
+    if (replaced.find(kFilenameVariable) != std::string::npos) {
+      return Failure{S3Error::InvalidArgument, "The file's name holds ${filename}."};
+    }
+    object_key = std::move(replaced);
+  }
+  if (object_key.empty()) return Failure{S3Error::InvalidArgument, "The key must not be empty."};
+  if (object_key.size() > kMaxKeyBytes) return Failure{S3Error::KeyTooLongError, "Your key is too long"};
+  return object_key;
+}
+
 Result<Verified> verify(const FormHead& form, const sigv4::KeyLookup& lookup, std::chrono::system_clock::time_point now) {
   const bool v4 = find_field(form.fields, kPolicyField) || find_field(form.fields, kSignatureField) ||
                   find_field(form.fields, kCredentialField);
@@ -190,29 +216,9 @@ Result<Verified> verify(const FormHead& form, const sigv4::KeyLookup& lookup, st
   Verified v;
   v.access_key_id = cred->access_key_id;
   v.policy = std::move(policy.value());
-  const Field* key_field = find_field(form.fields, "key");
-  if (!key_field) return missing_field("key");
-  std::string object_key = key_field->value;
-  if (object_key.find(kFilenameVariable) != std::string::npos) {
-    if (!form.file.filename) {
-      return Failure{S3Error::InvalidArgument, "The key uses ${filename} but the file part has no filename."};
-    }
-    std::string replaced;
-    std::string_view rest = object_key;
-    for (auto at = rest.find(kFilenameVariable); at != std::string_view::npos; at = rest.find(kFilenameVariable)) {
-      replaced.append(rest.substr(0, at)).append(*form.file.filename);
-      rest.remove_prefix(at + kFilenameVariable.size());
-    }
-    replaced.append(rest);
-    // The upstream would replace a ${filename} brought in by the file's name once more.
-    if (replaced.find(kFilenameVariable) != std::string::npos) {
-      return Failure{S3Error::InvalidArgument, "The file's name holds ${filename}."};
-    }
-    object_key = std::move(replaced);
-  }
-  if (object_key.empty()) return Failure{S3Error::InvalidArgument, "The key must not be empty."};
-  if (object_key.size() > kMaxKeyBytes) return Failure{S3Error::KeyTooLongError, "Your key is too long"};
-  v.key = std::move(object_key);
+  auto object = object_key(form);
+  if (!object) return object.failure();
+  v.key = std::move(object.value());
   for (const auto& f : form.fields) {
     if (is_acl_field(f.name)) v.acl.emplace_back(acl_header_name(f.name), f.value);
   }

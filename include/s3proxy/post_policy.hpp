@@ -62,6 +62,12 @@ struct Verified {
   std::vector<std::pair<std::string, std::string>> acl;
 };
 
+// The object key: the "key" field with every ${filename} replaced by the file part's filename.
+// InvalidArgument when there is no key, when it uses ${filename} and the file has no name, or
+// when the name brings ${filename} back (the upstream would replace it once more);
+// KeyTooLongError over kMaxKeyBytes.
+Result<std::string> object_key(const FormHead& form);
+
 // Verifies the client's policy signature (HMAC with the signing key of the credential's
 // scope over the base64 policy exactly as sent) and expiration, and works out the key.
 // The S3 errors as S3 answers them: AccessDenied without a policy ("anonymous" uploads are
