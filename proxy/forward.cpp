@@ -415,7 +415,8 @@ Result<ForwardPlan> plan_post_forward(const PostForwardInput& in) {
   // The form carries the authentication; of the client's headers only the form's type (its
   // boundary) and those a browser's CORS exchange needs go on.
   plan.headers.emplace_back("host", plan.host);
-  plan.headers.emplace_back("content-type", fmt::format("multipart/form-data; boundary={}", in.boundary));
+  // Quoted: a boundary may hold spaces and other characters a token may not.
+  plan.headers.emplace_back("content-type", fmt::format("multipart/form-data; boundary=\"{}\"", in.boundary));
   if (auto origin = sigv4::header_value(in.request.headers, "origin")) {
     plan.headers.emplace_back("origin", std::string(text::trim(*origin)));
   }

@@ -191,7 +191,8 @@ Result<std::optional<FormHead>> parse_form_head(std::string_view body, std::stri
     pos += 2;
     const auto blank = window.find("\r\n\r\n", pos);
     if (blank == std::string_view::npos) {
-      if (window.size() - pos > kMaxPartHeader) return malformed("a part's headers are too long.");
+      // Longer than the bound even without its blank line (which may be half here).
+      if (window.size() - pos > kMaxPartHeader + 3) return malformed("a part's headers are too long.");
       return need_more();
     }
     if (blank - pos > kMaxPartHeader) return malformed("a part's headers are too long.");
