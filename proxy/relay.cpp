@@ -390,6 +390,8 @@ class Session {
     if (!verified) {
       const S3Error e = verified.failure().error;
       x.auth_failed = e == S3Error::SignatureDoesNotMatch || e == S3Error::InvalidAccessKeyId;
+      // Audited under the key the form names, as a refused PUT is under its path's.
+      if (auto key = post::object_key(*form)) x.rec.key = std::move(key.value());
       if (const auto* cred = post::find_field(form->fields, post::kCredentialField)) {
         x.rec.access_key_id = text::bounded(cred->value.substr(0, cred->value.find('/')));
       }

@@ -24,12 +24,16 @@ import urllib.parse
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import requests  # noqa: E402
-from suite import (AuditLog, Results, expect, expect_fields, is_public, main_guard,  # noqa: E402
+from suite import (AuditLog, Failed, Results, expect, expect_fields, is_public, main_guard,  # noqa: E402
                    object_exists, rgw, s3_client)
 
 SMALL = 70001                      # not a multiple of any piece size
 LARGE = 16 * 1024 * 1024 + 12345   # many relay pieces: the file streams through
 CURL_BYTES = 2 * 1024 * 1024 + 7   # curl sends Expect: 100-continue above 1 MiB
+# A refused form whose rest is at most 1 MiB is read to its end before the answer, so the
+# client sees the error rather than a connection reset.
+DRAINED = 900 * 1024
+LATE_SEND_S = 0.5
 HTTP_TIMEOUT = 30
 # A cut-off upload: how long the proxy may take to notice the client is gone and log it.
 CUT_SETTLE_S = 2.0
@@ -355,6 +359,30 @@ class Suite:
         expect_fields(self.strip_audit.one_line(self.strip.bucket, "expired"), event="write_failed", status=403,
                       upstream_status=None, s3_code="AccessDenied")
 
+    def refusal_reaches_client(self):
+        """A 900 KiB upload refused after its fields, its file still on the way: the client
+        gets the S3 error once it has sent the rest, not a connection reset."""
+        url, f = self.strip.presign("late-refusal", expires=-5)
+        body, b = multipart(f, os.urandom(DRAINED))
+        u = urllib.parse.urlsplit(url)
+        head = (f"POST {u.path} HTTP/1.1\r\nHost: {u.netloc}\r\nContent-Length: {len(body)}\r\n"
+                f"Content-Type: multipart/form-data; boundary={b}\r\nConnection: close\r\n\r\n").encode()
+        raw = b""
+        try:
+            with socket.create_connection((u.hostname, u.port), timeout=HTTP_TIMEOUT) as sock:
+                sock.sendall(head + body[:64 * 1024])
+                time.sleep(LATE_SEND_S)  # the proxy has refused by now; the rest is still to come
+                sock.sendall(body[64 * 1024:])
+                while True:
+                    got = sock.recv(65536)
+                    if not got:
+                        break
+                    raw += got
+        except OSError as err:
+            raise Failed(f"{type(err).__name__} after {len(raw)} bytes of the answer") from None
+        expect(raw.startswith(b"HTTP/1.1 403") and b"<Code>AccessDenied</Code>" in raw, f"answered {raw[:200]!r}")
+        expect(self.strip.stored("late-refusal") is None, "an object landed")
+
     def bad_signature(self):
         def tamper(f):
             return [(n, ("0" if v[0] != "0" else "1") + v[1:] if n == "x-amz-signature" else v) for n, v in f]
@@ -460,7 +488,7 @@ class Suite:
         for name in ("plain", "large_streams", "acl_stripped", "acl_kept_in_audit_mode", "status_201", "redirect",
                      "filename", "metadata", "file_content_type", "length_range", "uncovered_field",
                      "upper_case_names", "fields_after_file", "chunked_refused", "bucket_deny", "curl_form",
-                     "js_presigned_post", "expired", "bad_signature", "wrong_key", "oversized_fields",
+                     "js_presigned_post", "expired", "refusal_reaches_client", "bad_signature", "wrong_key", "oversized_fields",
                      "missing_final_boundary", "boundary_in_content", "crlf_in_field", "duplicate_fields",
                      "cut_mid_file", "cut_before_closing_boundary", "no_secret_in_audit"):
             r.check(name, getattr(self, name))
