@@ -12,6 +12,7 @@ Env: RGW_ENDPOINT, RGW_ACCESS_KEY, RGW_SECRET_KEY, RGW_UID, PP_STRIP / PP_AUDIT 
      PP_JS (clients/js/presigned_post.mjs), PP_WORK (scratch directory).
 Prints PASS/FAIL/SKIP lines (tests/integration/README.md, "Suites").
 """
+import hashlib
 import json
 import os
 import re
@@ -29,6 +30,11 @@ from suite import (AuditLog, Failed, Results, expect, expect_fields, is_public, 
 
 SMALL = 70001                      # not a multiple of any piece size
 LARGE = 16 * 1024 * 1024 + 12345   # many relay pieces: the file streams through
+# Streamed from a generator, never held by the client either: the proxy's peak RSS may not
+# grow by anything near it (a PutObject's bound: a few 64 KiB pieces).
+STREAMED_MIB = 96
+MAX_RSS_GROWTH_MIB = 24
+MAX_PEAK_RSS_MIB = 64  # the transport suite's bound for a 1 GiB PUT
 CURL_BYTES = 2 * 1024 * 1024 + 7   # curl sends Expect: 100-continue above 1 MiB
 # A refused form whose rest is at most 1 MiB is read to its end before the answer, so the
 # client sees the error rather than a connection reset.
@@ -82,6 +88,14 @@ class Side:
             return rgw().get_object(Bucket=self.bucket, Key=key)["Body"].read()
         except Exception:  # noqa: BLE001  (absent: None)
             return None
+
+
+def peak_rss_kib(pid):
+    with open(f"/proc/{pid}/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmHWM")
 
 
 def multipart(fields, data, boundary="ppBoundary7MA4YWxkTrZu0gW", filename="upload.bin", close=True,
@@ -193,6 +207,40 @@ class Suite:
         expect(a.status == 204, f"answered {a}")
         expect(self.strip.stored("large") == data, "the stored bytes differ from those sent")
         expect_fields(self.strip_audit.one_line(self.strip.bucket, "large"), bytes_in=LARGE, status=204)
+
+    def memory_bounded(self):
+        """96 MiB streamed through: the proxy's peak RSS grows by far less than the file."""
+        pid = os.environ["PP_STRIP_PID"]
+        before = peak_rss_kib(pid)
+        url, f = self.strip.presign("streamed")
+        head, b = multipart(f, b"", close=False)
+        tail = b"\r\n--" + b.encode() + b"--\r\n"
+        block = os.urandom(1024 * 1024)
+        total = len(head) + STREAMED_MIB * len(block) + len(tail)
+        u = urllib.parse.urlsplit(url)
+        md5 = hashlib.md5()
+        with socket.create_connection((u.hostname, u.port), timeout=HTTP_TIMEOUT) as sock:
+            sock.sendall((f"POST {u.path} HTTP/1.1\r\nHost: {u.netloc}\r\nContent-Length: {total}\r\n"
+                          f"Content-Type: multipart/form-data; boundary={b}\r\nConnection: close\r\n\r\n").encode())
+            sock.sendall(head)
+            for _ in range(STREAMED_MIB):
+                sock.sendall(block)
+                md5.update(block)
+            sock.sendall(tail)
+            raw = b""
+            while True:
+                got = sock.recv(65536)
+                if not got:
+                    break
+                raw += got
+        expect(raw.startswith(b"HTTP/1.1 204"), f"answered {raw[:200]!r}")
+        h = rgw().head_object(Bucket=self.strip.bucket, Key="streamed")
+        expect(h["ContentLength"] == STREAMED_MIB * len(block), f"stored {h['ContentLength']} bytes")
+        expect(h["ETag"].strip('"') == md5.hexdigest(), "the stored object's MD5 differs from what was sent")
+        peak = peak_rss_kib(pid) / 1024
+        growth = peak - before / 1024
+        self.r.note(f"peak RSS {peak:.1f} MiB, grown by {growth:.1f} MiB over a {STREAMED_MIB} MiB upload")
+        expect(growth < MAX_RSS_GROWTH_MIB and peak < MAX_PEAK_RSS_MIB, f"peak RSS {peak:.1f} MiB, grew by {growth:.1f} MiB")
 
     def acl_stripped(self):
         fields, conds = {"acl": "public-read"}, [{"acl": "public-read"}]
@@ -485,7 +533,7 @@ class Suite:
         r = self.r
         if not r.check("setup", self.setup):
             return
-        for name in ("plain", "large_streams", "acl_stripped", "acl_kept_in_audit_mode", "status_201", "redirect",
+        for name in ("plain", "large_streams", "memory_bounded", "acl_stripped", "acl_kept_in_audit_mode", "status_201", "redirect",
                      "filename", "metadata", "file_content_type", "length_range", "uncovered_field",
                      "upper_case_names", "fields_after_file", "chunked_refused", "bucket_deny", "curl_form",
                      "js_presigned_post", "expired", "refusal_reaches_client", "bad_signature", "wrong_key", "oversized_fields",

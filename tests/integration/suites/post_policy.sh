@@ -25,6 +25,7 @@ trap stop_all_proxies EXIT
 trap 'exit 130' INT TERM
 
 suite_proxy pp_strip "$SUITE_PORT_BASE" $((SUITE_PORT_BASE + 1)) "$RGW_ENDPOINT" strip reject || exit 0
+strip_pid=$PROXY_PID
 suite_proxy pp_audit $((SUITE_PORT_BASE + 2)) $((SUITE_PORT_BASE + 3)) "$RGW_ENDPOINT" audit forward || exit 0
 
 # The JavaScript client needs its npm packages (run.sh and scripts/install-deps.sh install them).
@@ -33,7 +34,7 @@ if [ ! -d "$js_dir/node_modules/@aws-sdk/s3-presigned-post" ] && command -v npm 
   (cd "$js_dir" && npm ci --no-audit --no-fund) >"$SUITE_WORK/npm-ci.log" 2>&1 || true
 fi
 
-PP_STRIP=http://127.0.0.1:$SUITE_PORT_BASE PP_STRIP_AUDIT=$SUITE_WORK/pp_strip.audit.jsonl \
+PP_STRIP=http://127.0.0.1:$SUITE_PORT_BASE PP_STRIP_PID=$strip_pid PP_STRIP_AUDIT=$SUITE_WORK/pp_strip.audit.jsonl \
   PP_AUDIT=http://127.0.0.1:$((SUITE_PORT_BASE + 2)) PP_AUDIT_AUDIT=$SUITE_WORK/pp_audit.audit.jsonl \
   PP_CLIENT_KEY=$SUITE_CLIENT_KEY PP_CLIENT_SECRET=$SUITE_CLIENT_SECRET PP_JS=$js_dir/presigned_post.mjs \
   PP_WORK=$SUITE_WORK /usr/bin/python3 "$it/lib/post_policy_suite.py"
