@@ -131,6 +131,13 @@ Result<Policy> decode_policy(std::string_view base64_policy) {
   if (!t) return invalid_policy("Invalid 'expiration' value.");
   p.expires = *t;
   p.conditions = conds->as_array();
+  // An exact-match condition is an object with one string value: one the proxy could not
+  // read would pass to the upstream unchecked, or be dropped from the rewritten policy.
+  for (const auto& c : p.conditions) {
+    if (c.is_object() && (c.as_object().size() != 1 || !c.as_object().begin()->value().is_string())) {
+      return invalid_policy("each condition object must name one field with a string value.");
+    }
+  }
   return p;
 }
 

@@ -141,6 +141,18 @@ TEST(PostPolicyDecode, RefusesWhatIsNotAPolicy) {
             S3Error::InvalidPolicyDocument);
 }
 
+TEST(PostPolicyDecode, RefusesConditionObjectsItCannotReadWhole) {
+  const auto refused = [](std::string_view conditions) {
+    auto r = decode_policy(crypto::base64(R"({"expiration": "2030-01-01T00:00:00Z", "conditions": )" +
+                                          std::string(conditions) + "}"));
+    return !r.ok() && r.failure().error == S3Error::InvalidPolicyDocument;
+  };
+  EXPECT_TRUE(refused(R"([{"acl": "private", "key": "k"}])"));
+  EXPECT_TRUE(refused(R"([{"acl": 1}])"));
+  EXPECT_TRUE(refused(R"([{}])"));
+  EXPECT_FALSE(refused(R"([{"acl": "private"}, ["content-length-range", 1, 2]])"));
+}
+
 TEST(PostPolicyDecode, ReadsExpirationWithAndWithoutFraction) {
   EXPECT_EQ(parse_expiration("2015-12-30T12:00:00Z"), parse_expiration("2015-12-30T12:00:00.000Z"));
   EXPECT_FALSE(parse_expiration("2015-12-30 12:00:00Z"));
