@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <limits>
 
 namespace s3proxy {
 
@@ -402,6 +403,48 @@ Result<ForwardPlan> plan_forward(const ForwardInput& in) {
   return plan;
 }
 
+Result<ForwardPlan> plan_post_forward(const PostForwardInput& in) {
+  ForwardPlan plan;
+  plan.op = Op::PostObject;
+  plan.method = http::verb::post;
+  plan.method_string = "POST";
+  plan.body = BodyMode::post_form;
+  plan.has_body = true;
+  plan.form_boundary = in.boundary;
+  // The client's length was bounded by check_request_head; the head it replaces was read from it.
+  if (in.client_head_length > in.client_content_length) {
+    return Failure{S3Error::IncompleteBody, "The form ends before its file."};
+  }
+  const std::uint64_t rest = in.client_content_length - in.client_head_length;
+  if (in.rewritten_head.size() > std::numeric_limits<std::uint64_t>::max() - rest) {
+    return Failure{S3Error::EntityTooLarge, "Your proposed upload exceeds the maximum allowed size."};
+  }
+  plan.upstream_content_length = rest + in.rewritten_head.size();
+  plan.body_prefix = in.rewritten_head;
+
+  const bool virtual_host = in.upstream.addressing == Addressing::virtual_host;
+  if (virtual_host && !dns_compatible_bucket(in.target.bucket)) {
+    return Failure{S3Error::InvalidBucketName,
+                   fmt::format("The bucket {} cannot be addressed as a host name upstream.", text::bounded(in.target.bucket))};
+  }
+  auto location = upstream_location(in.target.bucket, "", in.target.key_part, virtual_host, in.upstream.host_header);
+  plan.host = std::move(location.host);
+  plan.target = std::move(location.path);
+  // The form carries the authentication; of the client's headers only the form's type (its
+  // boundary) and those a browser's CORS exchange needs go on.
+  plan.headers.emplace_back("host", plan.host);
+  // Quoted: a boundary may hold spaces and other characters a token may not.
+  plan.headers.emplace_back("content-type", fmt::format("multipart/form-data; boundary=\"{}\"", in.boundary));
+  if (auto origin = sigv4::header_value(in.request.headers, "origin")) {
+    plan.headers.emplace_back("origin", std::string(text::trim(*origin)));
+  }
+  if (auto agent = sigv4::header_value(in.request.headers, "user-agent")) {
+    plan.headers.emplace_back("user-agent", std::string(text::trim(*agent)));
+  }
+  plan.headers.emplace_back("content-length", std::to_string(plan.upstream_content_length));
+  return plan;
+}
+
 std::string ForwardPlan::serialize_head(bool expect_continue) const {
   std::string out;
   out.reserve(1024);
@@ -433,6 +476,10 @@ BodyTransform::BodyTransform(const ForwardPlan& plan, const sigv4::Verified& ver
   if (mode_ == BodyMode::raw_signed) staged_.reserve(kUpstreamChunkSize);
   if (!plan.header_checksums.empty()) checksums_.emplace(plan.header_checksums);
   if (plan.refuse_part_checksums) part_scan_.emplace();
+  if (mode_ == BodyMode::post_form) {
+    form_.emplace(plan.form_boundary);
+    prefix_ = plan.body_prefix;
+  }
 }
 
 std::optional<Failure> BodyTransform::check_checksums(std::string_view decoded, bool last) {
@@ -454,6 +501,7 @@ std::optional<Failure> BodyTransform::consume(std::string_view data, bool last) 
     case BodyMode::raw_hashed:
     case BodyMode::raw_unsigned: failure = consume_raw(data, last); break;
     case BodyMode::raw_signed: failure = consume_resigned(data, last); break;
+    case BodyMode::post_form: failure = consume_form(data, last); break;
     case BodyMode::decode_signed:
     case BodyMode::decode_unsigned:
     case BodyMode::decode_empty: failure = consume_chunked(data, last); break;
@@ -526,6 +574,17 @@ std::optional<Failure> BodyTransform::consume_resigned(std::string_view data, bo
     emit_staged();
     emitted_.push_back(encoder_->final_chunk());
   }
+  return std::nullopt;
+}
+
+std::optional<Failure> BodyTransform::consume_form(std::string_view data, bool last) {
+  if (auto f = form_->feed(data, last)) return f;
+  if (!prefix_sent_) {
+    out_.push_back(asio::buffer(prefix_));
+    prefix_sent_ = true;
+  }
+  decoded_ = form_->file_bytes();
+  for (const auto piece : form_->release()) out_.push_back(asio::buffer(piece.data(), piece.size()));
   return std::nullopt;
 }
 

@@ -13,6 +13,8 @@
 #include "s3proxy/lifecycle.hpp"
 #include "s3proxy/metrics.hpp"
 #include "s3proxy/overload.hpp"
+#include "s3proxy/post_form.hpp"
+#include "s3proxy/post_policy.hpp"
 #include "s3proxy/s3_client.hpp"
 #include "s3proxy/s3_error.hpp"
 #include "s3proxy/s3_request.hpp"
@@ -176,6 +178,7 @@ class Session {
       co_await handle(x, buffer, parser);
       finish(x);
       piece_.release();
+      pending_body_ = std::string();
       if (!x.keep_alive || w_.stopping.load()) co_return;
     }
   }
@@ -187,6 +190,7 @@ class Session {
   std::shared_ptr<const Config> cfg_;
   std::string remote_;
   BufferPool::Lease piece_;  // taken when a body moves, given back when the request ends
+  std::string pending_body_;  // a form upload's body bytes read together with its fields
 
   char* piece() {
     if (piece_.empty()) piece_ = w_.buffers.take();
@@ -296,6 +300,10 @@ class Session {
     x.rec.key = s3.key;
     x.is_write = is_write_request(s3.op, view.method);
 
+    // A browser-form upload authenticates in its body: its own path from here (a form
+    // without a valid policy signature is refused there, whatever [server] anonymous says).
+    if (s3.op == Op::PostObject) co_return co_await handle_post_object(x, buffer, parser, view, s3);
+
     // Verify the client, unless it sent no credentials and may go on without (access.hpp).
     const Access access = classify_access(view, cfg_->server.anonymous);
     const bool without_credentials = access == Access::options || access == Access::anonymous;
@@ -345,6 +353,100 @@ class Session {
     co_await exchange_with_upstream(x, buffer, parser, verified.value(), plan.value());
   }
 
+  // POST Object: the form's fields before the file are read (bounded) and the policy verified
+  // with the client's key; the upstream gets the form rewritten and signed with its own
+  // identity, then the rest of the client's body as it comes.
+  asio::awaitable<void> handle_post_object(Exchange& x, beast::flat_buffer& buffer, RequestParser& parser,
+                                           const sigv4::RequestView& view, const S3Target& s3) {
+    const auto boundary = post::form_boundary(sigv4::header_value(view.headers, "content-type").value_or(""));
+    if (!boundary) {
+      const Failure not_form{S3Error::InvalidArgument,
+                             "Bucket POST must be of the enclosure-type multipart/form-data with a valid boundary."};
+      co_return co_await answer_error(x, not_form);
+    }
+    const auto length = parser.content_length();
+    if (!length || parser.chunked()) {
+      const Failure no_length{S3Error::MissingContentLength, "You must provide the Content-Length HTTP header."};
+      co_return co_await answer_error(x, no_length);
+    }
+    if (beast::iequals(parser.get()[http::field::expect], "100-continue")) co_await send_continue(x);
+
+    // The fields before the file: at most post::kMaxPreFileBytes are parsed, plus one piece.
+    std::string head_bytes;
+    std::optional<post::FormHead> form;
+    for (;;) {
+      auto parsed = post::parse_form_head(head_bytes, *boundary);
+      if (!parsed) co_return co_await answer_error(x, parsed.failure());
+      if (parsed.value()) {
+        form = std::move(*parsed.value());
+        break;
+      }
+      if (parser.is_done()) {
+        const Failure short_form{S3Error::MalformedPOSTRequest,
+                                 "The body of your POST request is not well-formed multipart/form-data: it ends "
+                                 "before the file."};
+        co_return co_await answer_error(x, short_form);
+      }
+      auto [ec, data] = co_await read_piece(x, buffer, parser);
+      if (ec) {
+        const Failure cut = body_read_failure(ec);
+        co_return co_await answer_error(x, cut);
+      }
+      head_bytes.append(data);
+    }
+
+    const auto lookup = [this](std::string_view id) -> const Secret* {
+      const ClientKey* c = find_client(*cfg_, id);
+      return c ? &c->secret_access_key : nullptr;
+    };
+    auto verified = post::verify(*form, lookup, w_.services.now());
+    if (!verified) {
+      const S3Error e = verified.failure().error;
+      x.auth_failed = e == S3Error::SignatureDoesNotMatch || e == S3Error::InvalidAccessKeyId;
+      // Audited under the key the form names, as a refused PUT is under its path's.
+      if (auto key = post::object_key(*form)) x.rec.key = std::move(key.value());
+      if (const auto* cred = post::find_field(form->fields, post::kCredentialField)) {
+        x.rec.access_key_id = text::bounded(cred->value.substr(0, cred->value.find('/')));
+      }
+      co_return co_await answer_error(x, verified.failure());
+    }
+    x.rec.key = verified->key;
+    const ClientKey& client = *find_client(*cfg_, verified->access_key_id);
+    x.rec.access_key_id = client.access_key_id;
+    if (auto slow = over_request_rate(w_.services, *cfg_, client)) co_return co_await answer_error(x, *slow);
+
+    std::vector<std::pair<std::string_view, std::string_view>> acl_fields;
+    for (const auto& [name, value] : verified->acl) acl_fields.emplace_back(name, value);
+    const AclDecision acl = decide(cfg_->acl.mode, cfg_->acl.acl_requests, s3, view.method, acl_fields);
+    x.rec.acl_action = std::string(action_name(acl.action));
+    x.rec.acl_headers = acl.headers;
+    for (const auto& [name, value] : acl.headers) {
+      w_.services.metrics.acl_header(acl.strip_headers ? "stripped" : "kept", name);
+    }
+
+    const UpstreamIdentity identity = upstream_identity(*cfg_, client);
+    auto fields = post::rewrite(*form, verified.value(), cfg_->acl.mode,
+                                post::UpstreamSigner{identity.access_key_id, identity.secret_access_key,
+                                                     cfg_->upstream.region, w_.services.now()});
+    if (!fields) co_return co_await answer_error(x, fields.failure());
+    auto plan = plan_post_forward(PostForwardInput{view, s3, *boundary,
+                                                   post::serialize_form_head(fields.value(), form->file, *boundary),
+                                                   *length, form->consumed, cfg_->upstream});
+    if (!plan) co_return co_await answer_error(x, plan.failure());
+    pending_body_.assign(head_bytes, form->consumed);
+    const sigv4::Verified form_auth{};  // the form carries no header signature or payload mode
+    co_await exchange_with_upstream(x, buffer, parser, form_auth, plan.value());
+  }
+
+  static Failure body_read_failure(const error_code& ec) {
+    return ec == beast::error::timeout
+               ? Failure{S3Error::RequestTimeout,
+                         "Your socket connection to the server was not read from or written to within the timeout "
+                         "period."}
+               : Failure{S3Error::IncompleteBody,
+                         "You did not provide the number of bytes specified by the Content-Length HTTP header."};
+  }
+
   asio::awaitable<void> exchange_with_upstream(Exchange& x, beast::flat_buffer& buffer, RequestParser& parser,
                                                const sigv4::Verified& verified, ForwardPlan& plan) {
     // A pooled connection the upstream closed while idle fails on first use; such a failure
@@ -372,7 +474,9 @@ class Session {
     const auto stale = [reused](const error_code& ec) { return reused && is_stale_connection_error(ec); };
     // Forwarded even for an empty body: some clients (botocore) expect the interim 100 the
     // upstream sends then, and lose track of the connection without it.
-    const bool client_expects = beast::iequals(parser.get()[http::field::expect], "100-continue");
+    // Not when the client already has its 100 (a form upload, read before the upstream is asked).
+    const bool client_expects =
+        x.client == ClientState::nothing_sent && beast::iequals(parser.get()[http::field::expect], "100-continue");
     // An empty aws-chunked object is verified before the upstream hears of it: its upstream
     // request is complete as soon as its header is sent.
     const bool verify_first = plan.body == BodyMode::decode_empty;
@@ -532,20 +636,20 @@ class Session {
     BodyResult result;
     if (!plan.has_body) co_return result;
     BodyTransform transform(plan, verified);
-    auto& up_tcp = lowest(up);
-    while (!parser.is_done()) {
-      auto [ec, data] = co_await read_piece(x, buffer, parser);
-      if (ec) {
-        result.failure = ec == beast::error::timeout
-                             ? Failure{S3Error::RequestTimeout,
-                                       "Your socket connection to the server was not read from or written to within "
-                                       "the timeout period."}
-                             : Failure{S3Error::IncompleteBody,
-                                       "You did not provide the number of bytes specified by the Content-Length HTTP "
-                                       "header."};
-        result.decoded_bytes = transform.decoded_bytes();
-        co_return result;
+    // A form upload's body bytes read with its fields come first (all of it, for a small one).
+    bool pending = plan.body == BodyMode::post_form;
+    while (pending || !parser.is_done()) {
+      std::string_view data = pending_body_;
+      if (!pending) {
+        auto [ec, piece_read] = co_await read_piece(x, buffer, parser);
+        if (ec) {
+          result.failure = body_read_failure(ec);
+          result.decoded_bytes = transform.decoded_bytes();
+          co_return result;
+        }
+        data = piece_read;
       }
+      pending = false;
       if (auto f = transform.consume(data, parser.is_done())) {
         result.failure = std::move(f);
         result.decoded_bytes = transform.decoded_bytes();
@@ -554,19 +658,26 @@ class Session {
       // Everything the transform releases is safe to send: the part that would let the
       // upstream complete the object is released only once the whole body verified, and
       // never a byte beyond the Content-Length the upstream was told.
-      for (const auto& out : transform.take_output()) {
-        up_tcp.expires_after(cfg_->upstream.read_timeout);
-        auto [wec, wn] = co_await asio::async_write(up, out, use_nothrow);
-        if (wec) {
-          result.upstream_ec = wec;
-          break;
-        }
-      }
-      transform.clear_output();
+      result.upstream_ec = co_await send_output(transform, up);
       if (result.upstream_ec) break;
     }
     result.decoded_bytes = transform.decoded_bytes();
     co_return result;
+  }
+
+  template <class UpStream>
+  asio::awaitable<error_code> send_output(BodyTransform& transform, UpStream& up) {
+    error_code failed;
+    for (const auto& out : transform.take_output()) {
+      lowest(up).expires_after(cfg_->upstream.read_timeout);
+      auto [wec, wn] = co_await asio::async_write(up, out, use_nothrow);
+      if (wec) {
+        failed = wec;
+        break;
+      }
+    }
+    transform.clear_output();
+    co_return failed;
   }
 
   // Relays the upstream's response (header already read) to the client, body streamed.

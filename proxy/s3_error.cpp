@@ -20,9 +20,13 @@ S3ErrorInfo info(S3Error e) {
     case S3Error::InvalidArgument: return {400, "InvalidArgument"};
     case S3Error::InvalidBucketName: return {400, "InvalidBucketName"};
     case S3Error::InvalidDigest: return {400, "InvalidDigest"};
+    case S3Error::IncorrectNumberOfFilesInPostRequest: return {400, "IncorrectNumberOfFilesInPostRequest"};
+    case S3Error::InvalidPolicyDocument: return {400, "InvalidPolicyDocument"};
     case S3Error::InvalidRequest: return {400, "InvalidRequest"};
     case S3Error::InvalidURI: return {400, "InvalidURI"};
     case S3Error::KeyTooLongError: return {400, "KeyTooLongError"};
+    case S3Error::MalformedPOSTRequest: return {400, "MalformedPOSTRequest"};
+    case S3Error::MaxPostPreDataLengthExceeded: return {400, "MaxPostPreDataLengthExceededError"};
     case S3Error::MalformedTrailerError: return {400, "MalformedTrailerError"};
     case S3Error::MethodNotAllowed: return {405, "MethodNotAllowed"};
     case S3Error::MissingContentLength: return {411, "MissingContentLength"};

@@ -38,3 +38,11 @@ if [ "$what" = test ] && [ ! -d "$(dirname "$0")/../tests/deploy/node_modules/ku
   (cd "$(dirname "$0")/../tests/deploy" && npm ci --no-audit --no-fund >/dev/null) ||
     echo "npm ci in tests/deploy failed: scripts/check-deploy.sh will report the schema check as failed" >&2
 fi
+
+# The integration tests' JavaScript clients (npm @aws-sdk/client-s3, lib-storage and
+# s3-presigned-post, pinned by tests/integration/clients/js/package-lock.json); run.sh and the
+# post_policy suite also install them when missing.
+if [ "$what" = test ] && [ ! -d "$(dirname "$0")/../tests/integration/clients/js/node_modules/@aws-sdk/s3-presigned-post" ]; then
+  (cd "$(dirname "$0")/../tests/integration/clients/js" && npm ci --no-audit --no-fund >/dev/null) ||
+    echo "npm ci in tests/integration/clients/js failed: the JavaScript client tests will fail" >&2
+fi

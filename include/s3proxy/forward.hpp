@@ -8,6 +8,7 @@
 #include "s3proxy/chunked.hpp"
 #include "s3proxy/config.hpp"
 #include "s3proxy/net.hpp"
+#include "s3proxy/post_form.hpp"
 #include "s3proxy/s3_error.hpp"
 #include "s3proxy/s3_request.hpp"
 #include "s3proxy/sigv4.hpp"
@@ -34,6 +35,7 @@ enum class BodyMode {
   decode_signed,   // aws-chunked from the client, re-signed as STREAMING-AWS4-HMAC-SHA256-PAYLOAD
   decode_unsigned, // aws-chunked from the client, sent as UNSIGNED-PAYLOAD (https upstreams only)
   decode_empty,    // aws-chunked empty object: verified whole first, then a plain empty PUT upstream
+  post_form,       // POST Object: the rewritten form head, then the file's data as it comes, its end held back
 };
 
 struct ForwardInput {
@@ -68,12 +70,33 @@ struct ForwardPlan {
   // CompleteMultipartUpload body listing part checksums is refused.
   std::vector<checksums::Declared> header_checksums;
   bool refuse_part_checksums = false;
+  // post_form: the form head the upstream gets before the client's remaining body, and the
+  // form's boundary, whose delimiter ends the file.
+  std::string body_prefix;
+  std::string form_boundary;
   bool upstream_reusable = false;                       // set by the relay once the exchange completed cleanly
 
   std::string serialize_head(bool expect_continue) const;
 };
 
 Result<ForwardPlan> plan_forward(const ForwardInput& in);
+
+// POST Object (browser-form upload): the form's head was read and verified by the caller
+// (post_form, post_policy); the client's body after that head is the file's data and the end
+// of the form, passed on unchanged.
+struct PostForwardInput {
+  const sigv4::RequestView& request;
+  const S3Target& target;
+  std::string boundary;
+  std::string rewritten_head;           // post::serialize_form_head of the rewritten fields
+  std::uint64_t client_content_length;  // the client's whole body
+  std::uint64_t client_head_length;     // the part of it the rewritten head replaces
+  const UpstreamConfig& upstream;
+};
+// The upstream Content-Length is the rewritten head plus the rest of the client's body,
+// computed with checked arithmetic; RGW refuses Transfer-Encoding: chunked on POST (411),
+// so a body without Content-Length is refused the same way.
+Result<ForwardPlan> plan_post_forward(const PostForwardInput& in);
 
 // ACL parameters in a query string (presigners hoist x-amz-acl and x-amz-grant-* there, and
 // S3 applies them): decoded, names lower-case, for the ACL decision.
@@ -113,6 +136,7 @@ class BodyTransform {
   std::optional<Failure> consume_raw(std::string_view data, bool last);
   std::optional<Failure> consume_chunked(std::string_view data, bool last);
   std::optional<Failure> consume_resigned(std::string_view data, bool last);
+  std::optional<Failure> consume_form(std::string_view data, bool last);
   // Feeds decoded body bytes to the checksum checks of strip mode; at the end of the body
   // (`last`) verifies the header checksums.
   std::optional<Failure> check_checksums(std::string_view decoded, bool last);
@@ -126,6 +150,9 @@ class BodyTransform {
   std::optional<chunked::SignedChunkEncoder> encoder_;
   std::optional<checksums::Verifier> checksums_;
   std::optional<checksums::PartChecksumScanner> part_scan_;
+  std::optional<post::FileStream> form_;
+  std::string prefix_;  // post_form: the rewritten form head, sent before the client's remaining body
+  bool prefix_sent_ = false;
   std::string staged_;                // decoded payload held back (at most one upstream chunk)
   std::vector<std::string> emitted_;  // framed chunks ready to send
   std::vector<asio::const_buffer> out_;

@@ -251,7 +251,7 @@ newer_python() {
 
 js_dir=$it/clients/js
 js_ready() {
-  [ -d "$js_dir/node_modules/@aws-sdk/client-s3" ] && return 0
+  [ -d "$js_dir/node_modules/@aws-sdk/client-s3" ] && [ -d "$js_dir/node_modules/@aws-sdk/s3-presigned-post" ] && return 0
   command -v npm >/dev/null || return 1
   (cd "$js_dir" && npm ci --no-audit --no-fund) >"$work/logs/npm-ci.log" 2>&1
 }
