@@ -76,7 +76,7 @@ TEST(ConfigReference, ExampleConfigShowsEveryKey) {
   ASSERT_FALSE(example.empty());
   for (const auto& dotted : config_keys()) {
     const std::string name = dotted.substr(dotted.find('.') + 1);
-    const std::regex line("(^|\n)[# ]*" + name + " = ");
+    const std::regex line("(^|\n)[# ]*" + name + " *= ");
     EXPECT_TRUE(std::regex_search(example, line)) << dotted << " is not shown in conf/s3-acl-proxy.toml";
   }
 }
