@@ -604,7 +604,7 @@ ServerConfig parse_server(const Section& s, const Context& ctx) {
 UpstreamConfig parse_upstream(const Section& s, const Context& ctx) {
   s.allow_only({"endpoint", "region", "access_key_id", "secret_access_key", "secret_access_key_env",
                 "secret_access_key_file", "addressing", "verify_peer", "ca_file", "connect_timeout", "read_timeout",
-                "max_idle_connections", "payload", "verify_writes", "checksums"});
+                "max_idle_connections", "payload", "verify_writes", "checksums", "principal_arn"});
   UpstreamConfig c;
   bool ip_literal = false;
   if (!s.has("endpoint")) s.fail("endpoint", "required");
@@ -662,6 +662,13 @@ UpstreamConfig parse_upstream(const Section& s, const Context& ctx) {
   c.checksums = s.choice<UpstreamChecksums>(
       "checksums", {{"forward", UpstreamChecksums::forward}, {"strip", UpstreamChecksums::strip}},
       UpstreamChecksums::forward);
+  if (auto arn = s.string("principal_arn")) {
+    if (!arn->starts_with("arn:") || std::count(arn->begin(), arn->end(), ':') < 5)
+      s.fail("principal_arn", "must be an ARN such as \"arn:aws:iam::123456789012:user/mastodon\" "
+                              "(on Ceph RGW \"arn:aws:iam:::user/UID\")");
+    else
+      c.principal_arn = *arn;
+  }
   return c;
 }
 
@@ -743,14 +750,24 @@ std::vector<ClientKey> parse_clients(const toml::table& root, Errors& errors, co
 }
 
 AclConfig parse_acl(const Section& s) {
-  s.allow_only({"mode", "acl_requests"});
+  s.allow_only({"mode", "acl_requests", "private_tag", "tag_private_uploads"});
   AclConfig c;
   c.mode = s.choice<AclMode>("mode", {{"strip", AclMode::strip}, {"audit", AclMode::audit}}, AclMode::strip);
   // In audit mode the proxy changes nothing by default, PUT ?acl included.
   const AclRequests fallback = c.mode == AclMode::audit ? AclRequests::forward : AclRequests::reject;
   c.acl_requests = s.choice<AclRequests>(
       "acl_requests",
-      {{"reject", AclRequests::reject}, {"accept", AclRequests::accept}, {"forward", AclRequests::forward}}, fallback);
+      {{"reject", AclRequests::reject},
+       {"accept", AclRequests::accept},
+       {"forward", AclRequests::forward},
+       {"tag", AclRequests::tag}},
+      fallback);
+  if (auto tag = s.string("private_tag")) {
+    auto parsed = suspension::parse_private_tag(*tag);
+    if (auto* why = std::get_if<std::string>(&parsed)) s.fail("private_tag", *why);
+    else c.private_tag = std::get<suspension::VisibilityTag>(parsed);
+  }
+  c.tag_private_uploads = s.boolean("tag_private_uploads").value_or(true);
   return c;
 }
 
@@ -853,6 +870,10 @@ std::variant<Config, ConfigError> load_config(const std::filesystem::path& file)
   return parse_config(text.str(), process_env, file.parent_path());
 }
 
+bool tags_private_uploads(const AclConfig& acl) {
+  return acl.tag_private_uploads && (acl.mode == AclMode::strip || acl.acl_requests == AclRequests::tag);
+}
+
 const ClientKey* find_client(const Config& config, std::string_view access_key_id) {
   for (const auto& c : config.clients)
     if (c.access_key_id == access_key_id) return &c;
@@ -890,6 +911,7 @@ std::string_view to_string(AclRequests r) {
     case AclRequests::reject: return "reject";
     case AclRequests::accept: return "accept";
     case AclRequests::forward: return "forward";
+    case AclRequests::tag: return "tag";
   }
   return "reject";
 }
@@ -934,6 +956,7 @@ std::string_view acl_requests_summary(AclRequests r) {
     case AclRequests::reject: return "answered 501 NotImplemented by the proxy";
     case AclRequests::accept: return "answered 200 by the proxy without reaching the upstream";
     case AclRequests::forward: return "forwarded to the upstream";
+    case AclRequests::tag: return "a non-public ACL sets the object's private tag, a public one removes it";
   }
   return "";
 }
@@ -986,6 +1009,11 @@ std::string describe(const Config& config) {
                                    : " (ACL headers forwarded and logged)")
       << "\n";
   out << "  PUT ?acl:     " << to_string(a.acl_requests) << " (" << acl_requests_summary(a.acl_requests) << ")\n";
+  if (tags_private_uploads(a))
+    out << "  private tag:  " << suspension::to_string(a.private_tag)
+        << " (uploads with a non-public x-amz-acl carry it; a bucket-policy Deny gives it its effect: "
+           "s3-acl-proxy policy)\n";
+  if (!u.principal_arn.empty()) out << "  principal:    " << u.principal_arn << "\n";
   if (config.canary) {
     const auto& c = *config.canary;
     out << "canary:         bucket " << c.bucket << ", prefix " << c.prefix << ", "
