@@ -159,8 +159,8 @@ TEST(TaggingXml, ParsesRgwAnswer) {
   auto r = parse_tagging_xml(xml);
   ASSERT_TRUE(r);
   ASSERT_EQ(r->size(), 2u);
-  EXPECT_EQ((*r)[0], (std::pair<std::string, std::string>{"owner", "a & b"}));
-  EXPECT_EQ((*r)[1].second, "");
+  EXPECT_EQ(r.value()[0], (std::pair<std::string, std::string>{"owner", "a & b"}));
+  EXPECT_EQ(r.value()[1].second, "");
 }
 
 TEST(TaggingXml, EmptyTagSetIsNoTags) {
@@ -181,7 +181,7 @@ TEST(TaggingXml, WrittenDocumentReadsBackEscaped) {
   EXPECT_NE(xml.find("<Key>a&lt;b</Key>"), std::string::npos);
   auto back = parse_tagging_xml(xml);
   ASSERT_TRUE(back);
-  EXPECT_EQ(*back, tags);
+  EXPECT_EQ(back.value(), tags);
 }
 
 TEST(ApplyVisibility, PrivateAddsTheTagAndKeepsTheOthers) {
@@ -250,13 +250,13 @@ TEST(ApplyVisibility, PublicWithTenTagsIsFine) {
 TEST(TaggingHeader, DecodesPercentAndPlus) {
   auto r = parse_tagging_header("a%20b=c+d&e=%26");
   ASSERT_TRUE(r);
-  EXPECT_EQ(*r, (TagSet{{"a b", "c d"}, {"e", "&"}}));
+  EXPECT_EQ(r.value(), (TagSet{{"a b", "c d"}, {"e", "&"}}));
 }
 
 TEST(TaggingHeader, KeyWithoutValueHasAnEmptyValue) {
   auto r = parse_tagging_header("flag");
   ASSERT_TRUE(r);
-  EXPECT_EQ(*r, (TagSet{{"flag", ""}}));
+  EXPECT_EQ(r.value(), (TagSet{{"flag", ""}}));
 }
 
 TEST(TaggingHeader, DuplicateKeysAreRefused) {
@@ -286,13 +286,13 @@ TEST(TaggingHeader, EncodesAsAwsUriEncode) {
 TEST(TaggingHeader, MergeWithoutClientTagsIsOursAlone) {
   auto r = merge_tagging_header(std::nullopt, kTag);
   ASSERT_TRUE(r);
-  EXPECT_EQ(*r, "s3-acl-proxy-visibility=private");
+  EXPECT_EQ(r.value(), "s3-acl-proxy-visibility=private");
 }
 
 TEST(TaggingHeader, MergeKeepsTheClientsTagsFirst) {
   auto r = merge_tagging_header(std::string("project=blue+sky&x=%2F"), kTag);
   ASSERT_TRUE(r);
-  EXPECT_EQ(*r, "project=blue%20sky&x=%2F&s3-acl-proxy-visibility=private");
+  EXPECT_EQ(r.value(), "project=blue%20sky&x=%2F&s3-acl-proxy-visibility=private");
 }
 
 TEST(TaggingHeader, MergeBeyondTenIsInvalidTag) {
@@ -351,8 +351,8 @@ TEST(UploadTagging, PrivatePutInStripModeGetsTheTag) {
   auto r = upload_tagging(strip_config(), object_target(Op::PutObject), decision_with("private"), headers, "");
   ASSERT_TRUE(r);
   ASSERT_TRUE(r->has_value());
-  EXPECT_EQ((*r)->value, "s3-acl-proxy-visibility=private");
-  EXPECT_FALSE((*r)->replace_directive);
+  EXPECT_EQ(r.value()->value, "s3-acl-proxy-visibility=private");
+  EXPECT_FALSE(r.value()->replace_directive);
 }
 
 TEST(UploadTagging, PublicPutGetsNoTag) {
@@ -372,14 +372,14 @@ TEST(UploadTagging, MergesTheClientsHeader) {
   auto r = upload_tagging(strip_config(), object_target(Op::CreateMultipartUpload),
                           decision_with("bucket-owner-full-control"), headers, "");
   ASSERT_TRUE(r && r->has_value());
-  EXPECT_EQ((*r)->value, "team=a&s3-acl-proxy-visibility=private");
+  EXPECT_EQ(r.value()->value, "team=a&s3-acl-proxy-visibility=private");
 }
 
 TEST(UploadTagging, MergesAPresignedParameter) {
   auto r = upload_tagging(strip_config(), object_target(Op::PutObject), decision_with("private"), {},
                           "X-Amz-Algorithm=AWS4-HMAC-SHA256&x-amz-tagging=team%3Db");
   ASSERT_TRUE(r && r->has_value());
-  EXPECT_EQ((*r)->value, "team=b&s3-acl-proxy-visibility=private");
+  EXPECT_EQ(r.value()->value, "team=b&s3-acl-proxy-visibility=private");
 }
 
 TEST(UploadTagging, AuditModeWithoutTagRequestsAddsNothing) {
@@ -417,7 +417,7 @@ TEST(UploadTagging, CopyWithReplaceMergesTheClientsTags) {
   const std::vector<sigv4::Header> headers{{"x-amz-tagging-directive", "REPLACE"}, {"x-amz-tagging", "a=1"}};
   auto r = upload_tagging(strip_config(), object_target(Op::CopyObject), decision_with("private"), headers, "");
   ASSERT_TRUE(r && r->has_value());
-  EXPECT_EQ((*r)->value, "a=1&s3-acl-proxy-visibility=private");
+  EXPECT_EQ(r.value()->value, "a=1&s3-acl-proxy-visibility=private");
 }
 
 TEST(UploadTagging, TooManyClientTagsAreInvalidTag) {
@@ -432,15 +432,15 @@ TEST(UploadTagging, TooManyClientTagsAreInvalidTag) {
 TEST(CopyTagging, PrivateCopyOfAnUntaggedSourceReplacesWithTheTagAdded) {
   auto r = copy_tagging({{"a", "1"}}, kTag, true);
   ASSERT_TRUE(r && r->has_value());
-  EXPECT_EQ((*r)->value, "a=1&s3-acl-proxy-visibility=private");
-  EXPECT_TRUE((*r)->replace_directive);
+  EXPECT_EQ(r.value()->value, "a=1&s3-acl-proxy-visibility=private");
+  EXPECT_TRUE(r.value()->replace_directive);
 }
 
 TEST(CopyTagging, PublicCopyOfATaggedSourceDropsTheTag) {
   auto r = copy_tagging({{kTag.key, kTag.value}}, kTag, false);
   ASSERT_TRUE(r && r->has_value());
-  EXPECT_EQ((*r)->value, "");
-  EXPECT_TRUE((*r)->replace_directive);
+  EXPECT_EQ(r.value()->value, "");
+  EXPECT_TRUE(r.value()->replace_directive);
 }
 
 TEST(CopyTagging, NothingToChangeKeepsTheDirective) {

@@ -159,7 +159,7 @@ keys.each do |style, key|
   object = APP.bucket(BUCKET).object(key)
   head = (object.content_length rescue $!)
   check("suspended_app_head_#{style}", head == data.bytesize, head.inspect)
-  body = (object.get.body.read rescue $!)
+  body = (object.get.body.read.b rescue $!)
   check("suspended_app_get_#{style}", body == data, body.is_a?(String) ? "#{body.bytesize} bytes differ" : body.inspect)
 end
 tags = tags_of(keys['original'])
@@ -212,7 +212,7 @@ APP.bucket(BUCKET).object(private_key).put(body: data, content_type: 'image/png'
 check('private_upload_tags', tags_of(private_key) == { 'source' => 'upload', TAG_KEY => TAG_VALUE },
       tags_of(private_key).inspect)
 check('private_upload_anonymous_403', anonymous_get(private_key) == 403, anonymous_get(private_key))
-body = (APP.bucket(BUCKET).object(private_key).get.body.read rescue $!)
+body = (APP.bucket(BUCKET).object(private_key).get.body.read.b rescue $!)
 check('private_upload_app_get', body == data, body.inspect[0, 100])
 
 # --- Failures are S3 errors with a write_failed line, never a 200.

@@ -49,7 +49,7 @@ acl_requests = "tag"
 
 [canary]
 bucket = "$bucket"
-interval = "0"
+interval = "0s"
 
 [audit]
 path = "$SUITE_WORK/$name.audit.jsonl"
