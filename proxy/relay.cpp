@@ -335,12 +335,14 @@ class Session {
     auto tagging = upload_tagging(cfg_->acl, s3, acl, headers, view.raw_query);
     if (!tagging) co_return co_await answer_error(x, tagging.failure());
     std::optional<UploadTagging> upload_tags = std::move(tagging.value());
-    if (s3.op == Op::CopyObject && !replaces_tags(headers) && tags_private_uploads(cfg_->acl)) {
-      if (const auto is_public = upload_acl_is_public(acl)) {
-        auto copied = co_await copy_source_tagging(x, headers, client, !*is_public);
-        if (!copied) co_return;  // the client has its error
-        upload_tags = std::move(*copied);
-      }
+    // A copy that keeps its source's tags gets them with the tag added: read first. A public
+    // copy is left alone (it inherits the source's tags as S3 defines), so the common copy
+    // with public-read costs no extra call and needs no tagging support upstream.
+    if (s3.op == Op::CopyObject && !replaces_tags(headers) && tags_private_uploads(cfg_->acl) &&
+        upload_acl_is_public(acl) == false) {
+      auto copied = co_await copy_source_tagging(x, headers, client, true);
+      if (!copied) co_return;  // the client has its error
+      upload_tags = std::move(*copied);
     }
     if (upload_tags) x.rec.acl_tag = suspension::to_string(cfg_->acl.private_tag);
 
