@@ -254,6 +254,27 @@ line = acl_line(full_key)
 check('eleventh_tag_audit_write_failed', line && line['event'] == 'write_failed' && line['s3_code'] == 'InvalidTag',
       line.inspect)
 
+# --- ?acl&versionId= tags that version, not the current one.
+versioned = "#{BUCKET}-versions"
+begin
+  RGW_S3.create_bucket(bucket: versioned)
+rescue Aws::S3::Errors::BucketAlreadyOwnedByYou
+  nil
+end
+RGW_S3.put_bucket_versioning(bucket: versioned, versioning_configuration: { status: 'Enabled' })
+v1 = RGW_S3.put_object(bucket: versioned, key: 'v.png', body: 'one', tagging: 'gen=1').version_id
+v2 = RGW_S3.put_object(bucket: versioned, key: 'v.png', body: 'two', tagging: 'gen=2').version_id
+begin
+  APP.client.put_object_acl(bucket: versioned, key: 'v.png', version_id: v1, acl: 'private')
+  check('version_acl_put', true)
+rescue Aws::S3::Errors::ServiceError => e
+  check('version_acl_put', false, s3_error(e).inspect)
+end
+version_tags = ->(v) { RGW_S3.get_object_tagging(bucket: versioned, key: 'v.png', version_id: v).tag_set.to_h { |t| [t.key, t.value] } }
+check('version_tagged_is_the_named_one', version_tags.call(v1) == { 'gen' => '1', TAG_KEY => TAG_VALUE },
+      version_tags.call(v1).inspect)
+check('version_current_untouched', version_tags.call(v2) == { 'gen' => '2' }, version_tags.call(v2).inspect)
+
 # --- A Deny to everyone also locks out the proxy: check says so.
 lockout = JSON.parse(policy)
 lockout['Statement'].each { |s| s['Condition']&.delete('StringNotEquals') }
