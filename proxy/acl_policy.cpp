@@ -18,6 +18,8 @@ std::string_view action_name(AclAction action) {
     case AclAction::kept: return "kept";
     case AclAction::rejected: return "rejected";
     case AclAction::accepted_locally: return "accepted_locally";
+    case AclAction::tagged: return "tagged";
+    case AclAction::untagged: return "untagged";
   }
   return "none";
 }
@@ -47,6 +49,18 @@ AclDecision decide(AclMode mode, AclRequests acl_requests, const S3Target& targe
         break;
       case AclRequests::forward:
         d.action = AclAction::kept;
+        break;
+      case AclRequests::tag:
+        if (target.key.empty()) {
+          // A bucket has no tag that could stand for its ACL.
+          d.action = AclAction::rejected;
+          d.answer = LocalAnswer::not_implemented;
+          d.warn = true;
+        } else {
+          // "tagged" until the request's ACL turns out public ("untagged").
+          d.action = AclAction::tagged;
+          d.answer = LocalAnswer::visibility_tag;
+        }
         break;
     }
     return d;

@@ -317,6 +317,14 @@ std::string to_json_line(const AuditRecord& rec) {
   append_json_string(out, rec.acl_action);
   out.append(",\"headers\":");
   append_json(out, acl_headers_object(rec.acl_headers));
+  if (rec.acl_replaced) {
+    out.append(",\"replaced\":");
+    append_json_string(out, *rec.acl_replaced);
+  }
+  if (rec.acl_tag) {
+    out.append(",\"tag\":");
+    append_json_string(out, *rec.acl_tag);
+  }
   out.push_back('}');
   str("access_key_id", rec.access_key_id);
   opt_str("request_id", rec.request_id);

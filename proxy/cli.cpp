@@ -98,6 +98,35 @@ Outcome parse_lint(std::span<const std::string_view> args) {
   return cmd;
 }
 
+// s3-acl-proxy policy --config FILE [--flavor aws|ceph|minio]
+Outcome parse_policy(std::span<const std::string_view> args) {
+  Command cmd{CommandKind::policy, {}, {}, false};
+  bool flavor_given = false;
+  constexpr std::string_view kFlavorFlag = "--flavor", kFlavorPrefix = "--flavor=";
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (auto o = take_config(args, i, cmd.config_path)) {
+      if (is_error(o)) return *o;
+      continue;
+    }
+    std::string_view value;
+    if (args[i] == kFlavorFlag) {
+      if (i + 1 >= args.size() || args[i + 1].starts_with("-")) return std::string("--flavor needs aws, ceph or minio");
+      value = args[++i];
+    } else if (args[i].starts_with(kFlavorPrefix)) {
+      value = args[i].substr(kFlavorPrefix.size());
+    } else {
+      return "unknown argument " + quote(args[i]) + " for policy";
+    }
+    if (flavor_given) return std::string("--flavor given more than once");
+    if (value != "aws" && value != "ceph" && value != "minio")
+      return "--flavor must be aws, ceph or minio, not " + quote(value);
+    cmd.flavor = std::string(value);
+    flavor_given = true;
+  }
+  if (cmd.config_path.empty()) return std::string("policy: missing --config FILE");
+  return cmd;
+}
+
 }  // namespace
 
 std::variant<Command, std::string> parse_command_line(std::span<const std::string_view> args) {
@@ -111,6 +140,7 @@ std::variant<Command, std::string> parse_command_line(std::span<const std::strin
   }
   if (first == "check") return parse_diagnose(args.subspan(1));
   if (first == "lint-policy") return parse_lint(args.subspan(1));
+  if (first == "policy") return parse_policy(args.subspan(1));
   return parse_run(args);
 }
 
@@ -123,7 +153,12 @@ std::string usage() {
                                       binds no port), exit 0 healthy, 1 writes fail, 2 bad config
   s3-acl-proxy lint-policy FILE [--json]
                                       flag bucket-policy statements that silently block uploads,
-                                      exit 1 on a finding
+                                      exit 1 on a finding; recognises the suspension Deny
+  s3-acl-proxy policy --config FILE [--flavor aws|ceph|minio]
+                                      print the bucket policy that keeps objects carrying the
+                                      private tag ([acl] private_tag) private: a public-read Allow
+                                      and a Deny of s3:GetObject on the tag that exempts the
+                                      proxy's own identity (upstream.principal_arn); exit 0, or 2
   s3-acl-proxy --version | --help
 
 --config=FILE is the same as --config FILE. --json prints one JSON document instead of text.

@@ -78,12 +78,13 @@ constexpr auto kServerKeys = std::to_array<std::string_view>(
 constexpr auto kUpstreamKeys = std::to_array<std::string_view>(
     {"endpoint", "region", "access_key_id", "secret_access_key", "secret_access_key_env", "secret_access_key_file",
      "addressing", "verify_peer", "ca_file", "connect_timeout", "read_timeout", "max_idle_connections", "payload",
-     "verify_writes", "checksums"});
+     "verify_writes", "checksums", "principal_arn"});
 constexpr auto kClientKeys = std::to_array<std::string_view>(
     {"access_key_id", "secret_access_key", "secret_access_key_env", "secret_access_key_file", "from_env",
      "upstream_access_key_id", "upstream_secret_access_key", "upstream_secret_access_key_env",
      "upstream_secret_access_key_file", "max_requests_per_second"});
-constexpr auto kAclKeys = std::to_array<std::string_view>({"mode", "acl_requests"});
+constexpr auto kAclKeys =
+    std::to_array<std::string_view>({"mode", "acl_requests", "private_tag", "tag_private_uploads"});
 constexpr auto kCanaryKeys = std::to_array<std::string_view>({"bucket", "prefix", "interval"});
 constexpr auto kAuditKeys = std::to_array<std::string_view>({"path", "level"});
 constexpr auto kSections = std::to_array<std::string_view>({"server", "upstream", "clients", "acl", "canary", "audit"});
@@ -683,6 +684,13 @@ UpstreamConfig parse_upstream(const Section& s, const Context& ctx) {
   c.checksums = s.choice<UpstreamChecksums>(
       "checksums", {{"forward", UpstreamChecksums::forward}, {"strip", UpstreamChecksums::strip}},
       UpstreamChecksums::forward);
+  if (auto arn = s.string("principal_arn")) {
+    if (!arn->starts_with("arn:") || std::count(arn->begin(), arn->end(), ':') < 5)
+      s.fail("principal_arn", "must be an ARN such as \"arn:aws:iam::123456789012:user/mastodon\" "
+                              "(on Ceph RGW \"arn:aws:iam:::user/UID\")");
+    else
+      c.principal_arn = *arn;
+  }
   return c;
 }
 
@@ -769,7 +777,17 @@ AclConfig parse_acl(const Section& s) {
   const AclRequests fallback = c.mode == AclMode::audit ? AclRequests::forward : AclRequests::reject;
   c.acl_requests = s.choice<AclRequests>(
       "acl_requests",
-      {{"reject", AclRequests::reject}, {"accept", AclRequests::accept}, {"forward", AclRequests::forward}}, fallback);
+      {{"reject", AclRequests::reject},
+       {"accept", AclRequests::accept},
+       {"forward", AclRequests::forward},
+       {"tag", AclRequests::tag}},
+      fallback);
+  if (auto tag = s.string("private_tag")) {
+    auto parsed = suspension::parse_private_tag(*tag);
+    if (auto* why = std::get_if<std::string>(&parsed)) s.fail("private_tag", *why);
+    else c.private_tag = std::get<suspension::VisibilityTag>(parsed);
+  }
+  c.tag_private_uploads = s.boolean("tag_private_uploads").value_or(true);
   return c;
 }
 
@@ -886,6 +904,10 @@ std::variant<Config, ConfigError> load_config(const std::filesystem::path& file)
   return parse_config(text.str(), process_env, file.parent_path());
 }
 
+bool tags_private_uploads(const AclConfig& acl) {
+  return acl.tag_private_uploads && (acl.mode == AclMode::strip || acl.acl_requests == AclRequests::tag);
+}
+
 const ClientKey* find_client(const Config& config, std::string_view access_key_id) {
   for (const auto& c : config.clients)
     if (c.access_key_id == access_key_id) return &c;
@@ -923,6 +945,7 @@ std::string_view to_string(AclRequests r) {
     case AclRequests::reject: return "reject";
     case AclRequests::accept: return "accept";
     case AclRequests::forward: return "forward";
+    case AclRequests::tag: return "tag";
   }
   return "reject";
 }
@@ -971,6 +994,7 @@ std::string_view acl_requests_summary(AclRequests r) {
     case AclRequests::reject: return "answered 501 NotImplemented by the proxy";
     case AclRequests::accept: return "answered 200 by the proxy without reaching the upstream";
     case AclRequests::forward: return "forwarded to the upstream";
+    case AclRequests::tag: return "a non-public ACL sets the object's private tag, a public one removes it";
   }
   return "";
 }
@@ -1029,6 +1053,11 @@ std::string describe(const Config& config) {
                                    : " (ACL headers forwarded and logged)")
       << "\n";
   out << "  PUT ?acl:     " << to_string(a.acl_requests) << " (" << acl_requests_summary(a.acl_requests) << ")\n";
+  if (tags_private_uploads(a))
+    out << "  private tag:  " << suspension::to_string(a.private_tag)
+        << " (uploads with a non-public x-amz-acl carry it; a bucket-policy Deny gives it its effect: "
+           "s3-acl-proxy policy)\n";
+  if (!u.principal_arn.empty()) out << "  principal:    " << u.principal_arn << "\n";
   if (config.canary) {
     const auto& c = *config.canary;
     out << "canary:         bucket " << c.bucket << ", prefix " << c.prefix << ", "

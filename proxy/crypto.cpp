@@ -189,6 +189,15 @@ std::string base64(std::string_view bytes) {
   return out;
 }
 
+std::string md5_base64(std::string_view data) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  if (EVP_Digest(data.data(), data.size(), digest, &size, EVP_md5(), nullptr) != 1) {
+    throw std::runtime_error("EVP_Digest(md5)");
+  }
+  return base64(std::string_view(reinterpret_cast<const char*>(digest), size));
+}
+
 std::optional<std::string> base64_decode(std::string_view text) {
   if (text.size() % 4 != 0) return std::nullopt;
   std::string out(3 * text.size() / 4, '\0');

@@ -3,6 +3,7 @@
 #include "s3proxy/audit.hpp"
 #include "s3proxy/metrics.hpp"
 #include "s3proxy/s3_client.hpp"
+#include "s3proxy/suspension.hpp"
 #include "s3proxy/upstream.hpp"
 
 #include <boost/json.hpp>
@@ -95,6 +96,7 @@ std::string_view verdict_name(VerdictKind k) {
     case VerdictKind::healthy: return "healthy";
     case VerdictKind::acl_writes_fail: return "acl_writes_fail";
     case VerdictKind::writes_fail: return "writes_fail";
+    case VerdictKind::privacy_not_in_force: return "privacy_not_in_force";
   }
   return "unknown";
 }
@@ -183,13 +185,79 @@ DiagnosisStep bucket_policy_step(const S3Response& r, const LintContext& context
 
 LintContext lint_context(const Config& config) {
   LintContext c;
-  // The principal's ARN cannot be learnt from an S3 key alone: every principal may be it.
-  c.principal_arn.clear();
+  // The principal's ARN cannot be learnt from an S3 key alone: unless the config names it,
+  // every principal may be it.
+  c.principal_arn = config.upstream.principal_arn;
   c.bucket = config.canary ? config.canary->bucket : std::string();
   if (config.acl.mode == AclMode::strip) c.acl_values_sent.clear();
   else c.acl_values_sent = {std::string(kDiagnosisAcl)};
   c.upstream_is_https = config.upstream.scheme == Scheme::https;
   return c;
+}
+
+DiagnosisStep suspension_policy_step(const S3Response& r, const LintContext& context,
+                                     const suspension::VisibilityTag& tag) {
+  const std::string fix = "print it with `s3-acl-proxy policy --config FILE`";
+  const std::string tag_text = suspension::to_string(tag);
+  if (r.s3_code == "NoSuchBucketPolicy") {
+    return DiagnosisStep{StepState::failed, r.status, r.s3_code, r.s3_message,
+                         fmt::format("missing: the bucket has no policy, so objects tagged {} stay as readable as "
+                                     "before; suspension privacy is NOT in force; {}",
+                                     tag_text, fix)};
+  }
+  if (!r.ok()) {
+    auto s = step_from_error(r);
+    s.summary = fmt::format("cannot tell: the bucket policy is not readable ({})", s.summary);
+    return s;
+  }
+  auto found = find_suspension_deny(r.body, context, tag.key, tag.value);
+  if (!found) {
+    return DiagnosisStep{StepState::failed, r.status, {}, {},
+                         fmt::format("cannot tell: the policy is not understood ({})", found.failure().message)};
+  }
+  switch (found->state) {
+    case SuspensionDeny::State::in_force:
+      return DiagnosisStep{StepState::ok, r.status, {}, {},
+                           fmt::format("statement {} denies s3:GetObject of objects tagged {}, exempting the proxy by {}",
+                                       found->statement, tag_text, found->exemption)};
+    case SuspensionDeny::State::locks_out_proxy:
+      return DiagnosisStep{StepState::failed, r.status, {}, {},
+                           fmt::format("statement {} denies s3:GetObject of objects tagged {} to the proxy's own "
+                                       "identity too (its reads, verify_writes and the canary get 403); {}",
+                                       found->statement, tag_text, fix)};
+    case SuspensionDeny::State::absent: break;
+  }
+  return DiagnosisStep{StepState::failed, r.status, {}, {},
+                       fmt::format("missing: no Deny of s3:GetObject on s3:ExistingObjectTag/{} in the bucket policy; "
+                                   "suspension privacy is NOT in force; {}",
+                                   tag.key, fix)};
+}
+
+DiagnosisStep tagged_read_step(const S3Response& put, const S3Response& get) {
+  if (!put.ok()) {
+    auto s = step_from_error(put);
+    s.summary = fmt::format("writing an object with the tag failed: {}", s.summary);
+    return s;
+  }
+  if (get.ok()) return DiagnosisStep{StepState::ok, get.status, {}, {}, "the proxy reads objects carrying the tag"};
+  auto s = step_from_error(get);
+  s.summary = fmt::format("the proxy cannot read objects carrying the tag ({}): the bucket policy denies its own "
+                          "identity; exempt it as `s3-acl-proxy policy` does",
+                          s.summary);
+  return s;
+}
+
+DiagnosisStep tagged_anonymous_step(const S3Response& r) {
+  if (!r.answered()) return step_from_error(r);
+  if (r.status == 403) {
+    return DiagnosisStep{StepState::ok, r.status, r.s3_code, r.s3_message,
+                         "refused (403): objects carrying the tag are private"};
+  }
+  if (r.status >= 200 && r.status < 300) {
+    return DiagnosisStep{StepState::failed, r.status, {}, {},
+                         "an anonymous GET of an object carrying the tag succeeds: suspension privacy is NOT in force"};
+  }
+  return step_from_error(r);
 }
 
 Verdict decide_verdict(const DiagnosisReport& report) {
@@ -205,6 +273,15 @@ Verdict decide_verdict(const DiagnosisReport& report) {
       message += "; look for an explicit Deny in the bucket policy (a Deny wins over every Allow)";
     }
     return Verdict{VerdictKind::writes_fail, 1, std::move(message)};
+  }
+  if (report.suspension_required) {
+    for (const DiagnosisStep* step : {&report.suspension_policy, &report.tagged_read, &report.tagged_anonymous}) {
+      if (step->state == StepState::failed) {
+        return Verdict{VerdictKind::privacy_not_in_force, 1,
+                       fmt::format("suspension privacy is not in force (acl_requests = \"tag\", tag {}): {}",
+                                   report.private_tag, step->summary)};
+      }
+    }
   }
   if (report.acl_write.state == StepState::ok) {
     return Verdict{VerdictKind::healthy, 0, "healthy: writes with and without x-amz-acl work"};
@@ -248,6 +325,14 @@ std::string render_diagnosis_text(const DiagnosisReport& r, const Verdict& v) {
       fmt::format_to(std::back_inserter(out), "      {:<9} {}  {}: {}\n", severity_name(f.severity), f.statement,
                      f.rule, f.message);
     }
+  }
+  if (r.suspension_checked) {
+    line(fmt::format("suspension Deny ({})", r.private_tag), r.suspension_policy.state, r.suspension_policy.summary);
+    line("proxy reads a tagged object", r.tagged_read.state, r.tagged_read.summary);
+    line("anonymous GET of a tagged object", r.tagged_anonymous.state, r.tagged_anonymous.summary);
+  } else {
+    fmt::format_to(std::back_inserter(out), "  {:<36} {:<11} {}\n", "suspension privacy", "off",
+                   "no object gets the private tag (acl_requests is not \"tag\" and uploads are not tagged)");
   }
   fmt::format_to(std::back_inserter(out), "\nverdict: {}\n", v.message);
   return out;
@@ -299,6 +384,15 @@ std::string render_diagnosis_json(const DiagnosisReport& r, const Verdict& v) {
                                    {"ownership_controls", step_json(r.ownership_controls)},
                                    {"policy_status", step_json(r.policy_status)},
                                    {"bucket_policy", std::move(policy)}};
+  if (r.suspension_checked) {
+    auto& steps = o["steps"].as_object();
+    boost::json::object deny = step_json(r.suspension_policy);
+    deny["tag"] = r.private_tag;
+    deny["required"] = r.suspension_required;
+    steps["suspension_policy"] = std::move(deny);
+    steps["tagged_read"] = step_json(r.tagged_read);
+    steps["tagged_anonymous_get"] = step_json(r.tagged_anonymous);
+  }
   o["verdict"] = boost::json::object{{"result", verdict_name(v.kind)}, {"exit_code", v.exit_code}, {"message", v.message}};
   return to_json_line(o) + "\n";
 }
@@ -338,7 +432,57 @@ asio::awaitable<DiagnosisReport> run_diagnosis(S3Client& client, const Config& c
   const S3Response policy = co_await client.get_bucket_policy(canary.bucket);
   const LintContext lint = lint_context(config);
   r.bucket_policy = bucket_policy_step(policy, lint, r.lint);
+
+  r.suspension_checked = tags_private_uploads(config.acl) || config.acl.acl_requests == AclRequests::tag;
+  r.suspension_required = config.acl.acl_requests == AclRequests::tag;
+  r.private_tag = suspension::to_string(config.acl.private_tag);
+  if (r.suspension_checked) {
+    r.suspension_policy = suspension_policy_step(policy, lint, config.acl.private_tag);
+    // An object carrying the tag: the proxy must read it, the public must not.
+    const std::string tagged_key =
+        canary_key(canary.prefix, std::chrono::system_clock::now(), random_hex(kCanaryRandomBytes) + "-tagged");
+    const std::string tagged_body = canary_body(tagged_key, "tagged");
+    const suspension::TagSet tags{{config.acl.private_tag.key, config.acl.private_tag.value}};
+    const Fields tagging{{"x-amz-tagging", suspension::encode_tagging_header(tags)}};
+    const S3Response tagged_put = co_await client.put_object(canary.bucket, tagged_key, tagged_body, tagging);
+    S3Response tagged_get;
+    if (tagged_put.ok()) tagged_get = co_await client.get_object(canary.bucket, tagged_key);
+    r.tagged_read = tagged_read_step(tagged_put, tagged_get);
+    if (tagged_put.ok()) {
+      S3ClientRequest anonymous{http::verb::get, canary.bucket, tagged_key, {}, {}, {}};
+      anonymous.anonymous = true;
+      const S3Response anonymous_get = co_await client.send(std::move(anonymous));
+      r.tagged_anonymous = tagged_anonymous_step(anonymous_get);
+      const S3Response cleanup = co_await client.delete_object(canary.bucket, tagged_key);
+      (void)cleanup;  // a leftover canary object under the prefix is harmless
+    } else {
+      r.tagged_anonymous = DiagnosisStep{StepState::failed, 0, {}, {}, "not tried: no tagged object could be written"};
+    }
+  }
   co_return r;
+}
+
+int run_policy_command(const Config& config, std::string_view flavor, std::ostream& out, std::ostream& err) {
+  if (!config.canary) {
+    err << "s3-acl-proxy policy: canary.bucket: the bucket the policy is for is unknown; add a [canary] section with "
+           "bucket = \"...\" to the config\n";
+    return 2;
+  }
+  const auto parsed = suspension::parse_flavor(flavor);
+  if (!parsed) {
+    err << "s3-acl-proxy policy: --flavor must be aws, ceph or minio\n";
+    return 2;
+  }
+  const suspension::PolicyInput in{config.canary->bucket, config.upstream.principal_arn, config.acl.private_tag,
+                                   *parsed};
+  auto policy = suspension::suspension_policy(in);
+  if (!policy) {
+    err << "s3-acl-proxy policy: " << policy.failure().message << "\n";
+    return 2;
+  }
+  out << policy.value();
+  out.flush();
+  return 0;
 }
 
 int run_diagnose_command(const Config& config, bool json, std::ostream& out, std::ostream& err) {

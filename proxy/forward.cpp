@@ -47,7 +47,7 @@ bool is_presign_param(std::string_view decoded_name) {
 
 // The query the upstream gets: presigned authentication removed, and in strip mode the ACL
 // parameters presigners hoist out of the headers (S3 applies x-amz-* query parameters).
-std::string forwarded_query(std::string_view raw_query, bool strip_acl, bool strip_checksums) {
+std::string forwarded_query(std::string_view raw_query, bool strip_acl, bool strip_checksums, bool strip_tagging) {
   std::string out;
   while (!raw_query.empty()) {
     auto amp = raw_query.find('&');
@@ -56,7 +56,8 @@ std::string forwarded_query(std::string_view raw_query, bool strip_acl, bool str
     auto decoded = uri::decode(name);
     const std::string_view plain = decoded ? std::string_view(*decoded) : name;
     const bool checksum = strip_checksums && checksums::is_checksum_header(text::lower(plain));
-    if (!pair.empty() && !is_presign_param(plain) && !(strip_acl && is_acl_header(plain)) && !checksum) {
+    const bool tagging = strip_tagging && text::iequals(plain, "x-amz-tagging");
+    if (!pair.empty() && !is_presign_param(plain) && !(strip_acl && is_acl_header(plain)) && !checksum && !tagging) {
       if (!out.empty()) out += '&';
       out += pair;
     }
@@ -93,6 +94,75 @@ AclDecision decide_acl(AclMode mode, AclRequests acl_requests, const S3Target& t
   const auto params = acl_query_parameters(raw_query);
   for (const auto& [name, value] : params) pairs.emplace_back(name, value);
   return decide(mode, acl_requests, target, method, pairs);
+}
+
+std::optional<bool> upload_acl_is_public(const AclDecision& acl) {
+  if (acl.headers.empty()) return std::nullopt;
+  auto requested = suspension::requested_acl(acl.headers, {});
+  if (!requested) return std::nullopt;
+  return requested->is_public;
+}
+
+std::optional<std::string> query_parameter(std::string_view raw_query, std::string_view name) {
+  while (!raw_query.empty()) {
+    const auto amp = raw_query.find('&');
+    const auto pair = raw_query.substr(0, amp);
+    const auto eq = pair.find('=');
+    if (auto decoded = uri::decode(pair.substr(0, eq)); decoded && *decoded == name) {
+      if (eq == std::string_view::npos) return std::string();
+      return uri::decode(pair.substr(eq + 1));
+    }
+    if (amp == std::string_view::npos) break;
+    raw_query.remove_prefix(amp + 1);
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> client_tagging(std::span<const sigv4::Header> headers, std::string_view raw_query) {
+  if (auto h = sigv4::header_value(headers, "x-amz-tagging")) return std::string(text::trim(*h));
+  return query_parameter(raw_query, "x-amz-tagging");
+}
+
+bool replaces_tags(std::span<const sigv4::Header> headers) {
+  const auto d = sigv4::header_value(headers, "x-amz-tagging-directive");
+  return d && text::iequals(text::trim(*d), "REPLACE");
+}
+
+Result<std::optional<UploadTagging>> upload_tagging(const AclConfig& acl_config, const S3Target& target,
+                                                    const AclDecision& acl, std::span<const sigv4::Header> headers,
+                                                    std::string_view raw_query) {
+  const bool upload = target.op == Op::PutObject || target.op == Op::CreateMultipartUpload ||
+                      (target.op == Op::CopyObject && replaces_tags(headers));
+  if (!upload || !tags_private_uploads(acl_config)) return std::optional<UploadTagging>();
+  if (upload_acl_is_public(acl) != false) return std::optional<UploadTagging>();
+  auto merged = suspension::merge_tagging_header(client_tagging(headers, raw_query), acl_config.private_tag);
+  if (!merged) return merged.failure();
+  return std::optional<UploadTagging>(UploadTagging{std::move(merged.value()), false});
+}
+
+Result<std::optional<UploadTagging>> copy_tagging(const suspension::TagSet& source_tags,
+                                                  const suspension::VisibilityTag& tag, bool make_private) {
+  auto change = suspension::apply_visibility(source_tags, tag, make_private);
+  if (!change) return change.failure();
+  if (!change->changed) return std::optional<UploadTagging>();
+  return std::optional<UploadTagging>(UploadTagging{suspension::encode_tagging_header(change->tags), true});
+}
+
+std::optional<CopySource> parse_copy_source(std::string_view value) {
+  value = text::trim(value);
+  const auto q = value.find('?');
+  auto path = uri::decode(value.substr(0, q));
+  if (!path) return std::nullopt;
+  std::string_view p = *path;
+  if (p.starts_with('/')) p.remove_prefix(1);
+  const auto slash = p.find('/');
+  if (slash == std::string_view::npos || slash == 0 || slash + 1 == p.size()) return std::nullopt;
+  CopySource out{std::string(p.substr(0, slash)), std::string(p.substr(slash + 1)), {}};
+  if (q != std::string_view::npos) {
+    auto version = query_parameter(value.substr(q + 1), "versionId");
+    if (version) out.version_id = std::move(*version);
+  }
+  return out;
 }
 
 bool carries_object_data(Op op) {
@@ -263,6 +333,8 @@ ForwardedHeaders forwarded_headers(const ForwardInput& in) {
     if (std::find(connection_named.begin(), connection_named.end(), name) != connection_named.end()) continue;
     if (in.acl.strip_headers && is_acl_header(name)) continue;
     if (in.upstream.checksums == UpstreamChecksums::strip && checksums::is_checksum_header(name)) continue;
+    if (in.tagging && (name == "x-amz-tagging" || (in.tagging->replace_directive && name == "x-amz-tagging-directive")))
+      continue;
     std::string value(text::trim(h.value));
     if (streaming && streaming_only(name)) continue;
     if (streaming && name == "content-encoding") {
@@ -278,6 +350,10 @@ ForwardedHeaders forwarded_headers(const ForwardInput& in) {
     const bool sign = must_sign(name) ||
                       std::find(client_signed.begin(), client_signed.end(), name) != client_signed.end();
     (sign ? out.signed_headers : out.unsigned_headers).emplace_back(std::move(name), std::move(value));
+  }
+  if (in.tagging) {
+    if (!in.tagging->value.empty()) out.signed_headers.emplace_back("x-amz-tagging", in.tagging->value);
+    if (in.tagging->replace_directive) out.signed_headers.emplace_back("x-amz-tagging-directive", "REPLACE");
   }
   return out;
 }
@@ -359,7 +435,9 @@ Result<ForwardPlan> plan_forward(const ForwardInput& in) {
   }
   auto location = upstream_location(in.target.bucket, in.target.key, in.target.key_part, virtual_host, up.host_header);
   plan.host = std::move(location.host);
-  const std::string canonical_query = sigv4::canonical_query(forwarded_query(req.raw_query, in.acl.strip_headers, up.checksums == UpstreamChecksums::strip), false);
+  const std::string canonical_query = sigv4::canonical_query(
+      forwarded_query(req.raw_query, in.acl.strip_headers, up.checksums == UpstreamChecksums::strip, in.tagging != nullptr),
+      false);
   plan.target = canonical_query.empty() ? location.path : fmt::format("{}?{}", location.path, canonical_query);
 
   auto headers = forwarded_headers(in);

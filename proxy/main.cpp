@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
     case CommandKind::version: std::cout << "s3-acl-proxy " << kVersion << "\n"; return kExitOk;
     case CommandKind::lint_policy: return run_lint_policy_command(cmd.policy_file, cmd.json, std::cout, std::cerr);
     case CommandKind::diagnose:
+    case CommandKind::policy:
     case CommandKind::run:
     case CommandKind::check_config: break;
   }
@@ -36,6 +37,7 @@ int main(int argc, char** argv) {
   }
   const Config& config = std::get<Config>(loaded);
   if (cmd.kind == CommandKind::diagnose) return run_diagnose_command(config, cmd.json, std::cout, std::cerr);
+  if (cmd.kind == CommandKind::policy) return run_policy_command(config, cmd.flavor, std::cout, std::cerr);
   if (cmd.kind == CommandKind::check_config) {
     std::cout << describe(config);
     return kExitOk;

@@ -96,7 +96,8 @@ constexpr std::array<std::string_view, 7> kAclHeaders = {"x-amz-acl",
                                                          "x-amz-grant-write-acp",
                                                          "x-amz-grant-full-control",
                                                          "other"};
-constexpr std::array<std::string_view, 4> kAclRequestActions = {"rejected", "accepted_locally", "forwarded", "other"};
+constexpr std::array<std::string_view, 6> kAclRequestActions = {"rejected", "accepted_locally", "forwarded",
+                                                                "tagged",   "untagged",         "other"};
 constexpr std::array<std::string_view, 2> kCanaryResults = {"success", "failure"};
 constexpr std::array<std::string_view, 4> kThrottleReasons = {"max_connections", "rate_limit", "shutdown", "other"};
 constexpr std::array<std::string_view, 2> kReloadResults = {"success", "failure"};

@@ -674,7 +674,130 @@ std::optional<PolicyFinding> analyse_deny(const Statement& s, const LintContext&
   return f;
 }
 
+// ---- suspension privacy ----------------------------------------------------------------
+
+constexpr std::string_view kGetObject = "s3:GetObject";
+constexpr std::string_view kExistingObjectTag = "s3:ExistingObjectTag/";
+
+bool covers_get_object(const Statement& s) {
+  const bool listed = any_glob_match(s.actions, kGetObject, true);
+  return s.not_action ? !listed : listed;
+}
+
+// A Deny the public is subject to: Principal "*", no Principal, or NotPrincipal.
+bool applies_to_everyone(const PrincipalSpec& p) {
+  return p.kind == PrincipalSpec::Kind::absent || p.kind == PrincipalSpec::Kind::not_principal || p.everyone;
+}
+
+// The tag clauses of a condition: positive comparisons of s3:ExistingObjectTag/KEY.
+std::vector<const ConditionClause*> tag_clauses(const Statement& s) {
+  std::vector<const ConditionClause*> out;
+  for (const auto& c : s.condition) {
+    if (!text::istarts_with(c.key, kExistingObjectTag)) continue;
+    if (split_operator(c.op).negated) continue;
+    out.push_back(&c);
+  }
+  return out;
+}
+
+std::string tag_key_of(const ConditionClause& c) { return c.key.substr(kExistingObjectTag.size()); }
+
+bool clause_matches_tag(const ConditionClause& c, std::string_view key, std::string_view value) {
+  if (tag_key_of(c) != key) return false;
+  const Operator op = split_operator(c.op);
+  return positive_match(op.base, std::string(value), c.values);
+}
+
+// The user name in a user ARN ("arn:aws:iam::123:user/path/name" -> "name").
+std::optional<std::string> arn_user_name(std::string_view identity) {
+  const auto arn = parse_arn(identity);
+  if (!arn || !arn->resource.starts_with("user/")) return std::nullopt;
+  return arn->resource.substr(arn->resource.rfind('/') + 1);
+}
+
+// How the statement exempts the identity from its Deny; empty when it does not.
+std::string exemption_of(const Statement& s, const LintContext& ctx) {
+  if (s.principal.kind == PrincipalSpec::Kind::not_principal) {
+    if (ctx.principal_arn.empty() || names_identity(PrincipalSpec{PrincipalSpec::Kind::principal, false, s.principal.aws, {}, {}},
+                                                    ctx.principal_arn))
+      return "NotPrincipal " + listed_principals(s.principal);
+    return {};
+  }
+  for (const auto& c : s.condition) {
+    const Operator op = split_operator(c.op);
+    if (!op.negated || op.set != Operator::Set::none) continue;
+    const bool by_name = iequals(c.key, "aws:username");
+    const bool by_arn = iequals(c.key, "aws:PrincipalArn") || iequals(c.key, "aws:userid");
+    if (!by_name && !by_arn) continue;
+    if (!ctx.principal_arn.empty()) {
+      const auto name = arn_user_name(ctx.principal_arn);
+      const std::string wanted = by_name ? name.value_or("") : ctx.principal_arn;
+      if (iequals(c.key, "aws:userid") || wanted.empty()) continue;
+      if (!any_glob_match(c.values, wanted, false)) continue;
+    }
+    return c.op + " " + c.key + " " + bracketed(c.values);
+  }
+  return {};
+}
+
+// A Deny of s3:GetObject on tagged objects of the bucket, for everyone.
+bool is_tag_deny(const Statement& s, const LintContext& ctx) {
+  return s.deny && covers_get_object(s) && covers_bucket_objects(s, ctx.bucket) && applies_to_everyone(s.principal) &&
+         !tag_clauses(s).empty();
+}
+
+std::optional<PolicyFinding> analyse_tag_deny(const Statement& s, const LintContext& ctx) {
+  if (!is_tag_deny(s, ctx)) return std::nullopt;
+  std::vector<std::string> tags;
+  for (const auto* c : tag_clauses(s)) tags.push_back(tag_key_of(*c) + "=" + join(c->values));
+  const std::string exemption = exemption_of(s, ctx);
+  const std::string what = "Deny on s3:GetObject of objects tagged " + bracketed(tags);
+  if (!exemption.empty()) {
+    const std::string lowered = lower(exemption);
+    const std::string note = lowered.find("aws:principalarn") != std::string::npos ||
+                                     lowered.find("aws:userid") != std::string::npos
+                                 ? " (Ceph RGW 16 does not evaluate aws:PrincipalArn or aws:userid: there, exempt it with "
+                             "StringNotEquals aws:username)"
+                           : "";
+    return PolicyFinding{Severity::info, s.name, "suspension-privacy",
+                         what + " keeps those objects private and exempts the upstream identity by " + exemption +
+                             note + "; s3-acl-proxy's acl_requests = \"tag\" relies on it."};
+  }
+  return PolicyFinding{Severity::warning, s.name, "suspension-locks-out-proxy",
+                       what + " refuses them to every principal, the upstream identity included: the proxy's own GET "
+                              "and HEAD (verify_writes, the canary, the application's reads of suspended media) get "
+                              "403; exempt it with ArnNotEquals aws:PrincipalArn (AWS) or StringNotEquals aws:username "
+                              "(Ceph RGW, MinIO), as `s3-acl-proxy policy` prints."};
+}
+
 }  // namespace
+
+std::string_view suspension_state_name(SuspensionDeny::State s) {
+  switch (s) {
+    case SuspensionDeny::State::absent: return "absent";
+    case SuspensionDeny::State::in_force: return "in_force";
+    case SuspensionDeny::State::locks_out_proxy: return "locks_out_proxy";
+  }
+  return "absent";
+}
+
+Result<SuspensionDeny> find_suspension_deny(std::string_view policy_json, const LintContext& context,
+                                            std::string_view tag_key, std::string_view tag_value) {
+  auto statements = parse_policy(policy_json);
+  if (!statements) return statements.failure();
+  SuspensionDeny found;
+  for (const auto& s : statements.value()) {
+    if (!is_tag_deny(s, context)) continue;
+    const auto clauses = tag_clauses(s);
+    if (std::none_of(clauses.begin(), clauses.end(),
+                     [&](const ConditionClause* c) { return clause_matches_tag(*c, tag_key, tag_value); }))
+      continue;
+    const std::string exemption = exemption_of(s, context);
+    if (!exemption.empty()) return SuspensionDeny{SuspensionDeny::State::in_force, s.name, exemption};
+    if (found.state == SuspensionDeny::State::absent) found = {SuspensionDeny::State::locks_out_proxy, s.name, {}};
+  }
+  return found;
+}
 
 std::string_view severity_name(Severity s) {
   switch (s) {
@@ -699,9 +822,11 @@ Result<PolicyLintResult> lint_policy(std::string_view policy_json, const LintCon
   auto statements = parse_policy(policy_json);
   if (!statements) return statements.failure();
   PolicyLintResult result;
-  for (const auto& s : statements.value())
-    if (s.deny)
-      if (auto finding = analyse_deny(s, context)) result.findings.push_back(std::move(*finding));
+  for (const auto& s : statements.value()) {
+    if (!s.deny) continue;
+    if (auto finding = analyse_deny(s, context)) result.findings.push_back(std::move(*finding));
+    if (auto finding = analyse_tag_deny(s, context)) result.findings.push_back(std::move(*finding));
+  }
   return result;
 }
 

@@ -20,6 +20,8 @@
 #include "s3proxy/s3_request.hpp"
 #include "s3proxy/sigv4.hpp"
 #include "s3proxy/splice.hpp"
+#include "s3proxy/suspension.hpp"
+#include "s3proxy/crypto.hpp"
 #include "s3proxy/text.hpp"
 #include "s3proxy/upstream.hpp"
 #include "s3proxy/upstream_health.hpp"
@@ -63,6 +65,9 @@ constexpr std::size_t kMaxErrorBody = 64 * 1024;
 constexpr std::uint64_t kSpliceMinBytes = 256 * 1024;
 // Upstream error messages are audited up to this length.
 constexpr std::size_t kMaxAuditedMessage = 512;
+// How often an ACL change waiting for another one on the same object looks again (the other
+// takes two upstream round trips, a few milliseconds).
+constexpr auto kTagTurnPoll = 5ms;
 
 using RequestParser = http::request_parser<http::buffer_body>;
 // The upstream's response is read into a pooled block (kMaxUpstreamHeader fits in it).
@@ -334,11 +339,35 @@ class Session {
     for (const auto& [name, value] : acl.headers) {
       w_.services.metrics.acl_header(acl.strip_headers ? "stripped" : "kept", name);
     }
+    // Tagging reads and writes tags with a storage identity, which a request without
+    // credentials is never lent.
+    const Failure needs_identity{S3Error::AccessDenied,
+                                 "Anonymous requests cannot change an object's visibility through this endpoint."};
+    if (acl.answer == LocalAnswer::visibility_tag) {
+      if (!client) co_return co_await answer_error(x, needs_identity);
+      co_return co_await apply_acl_as_tag(x, buffer, parser, view, s3, verified.value(), acl, *client);
+    }
     if (acl.answer != LocalAnswer::none) {
       w_.services.metrics.acl_request(action_name(acl.action));
       co_return co_await answer_acl_locally(x, acl);
     }
     if (s3.acl_subresource && req.method() == http::verb::put) w_.services.metrics.acl_request("forwarded");
+
+    // An upload with a non-public ACL carries the visibility tag (modes strip and tag).
+    auto tagging = upload_tagging(cfg_->acl, s3, acl, headers, view.raw_query);
+    if (!tagging) co_return co_await answer_error(x, tagging.failure());
+    std::optional<UploadTagging> upload_tags = std::move(tagging.value());
+    // A copy that keeps its source's tags gets them with the tag added: read first. A public
+    // copy is left alone (it inherits the source's tags as S3 defines), so the common copy
+    // with public-read costs no extra call and needs no tagging support upstream.
+    if (s3.op == Op::CopyObject && !replaces_tags(headers) && tags_private_uploads(cfg_->acl) &&
+        upload_acl_is_public(acl) == false) {
+      if (!client) co_return co_await answer_error(x, needs_identity);
+      auto copied = co_await copy_source_tagging(x, headers, *client, true);
+      if (!copied) co_return;  // the client has its error
+      upload_tags = std::move(*copied);
+    }
+    if (upload_tags) x.rec.acl_tag = suspension::to_string(cfg_->acl.private_tag);
 
     // Plan the body and the upstream request.
     const auto length = parser.content_length();
@@ -347,7 +376,7 @@ class Session {
                                           signs_upstream(access, view.method)
                                               ? std::optional<UpstreamIdentity>(upstream_identity(*cfg_, *client))
                                               : std::nullopt,
-                                          cfg_->upstream, w_.services.now()});
+                                          cfg_->upstream, w_.services.now(), upload_tags ? &*upload_tags : nullptr});
     if (!plan) co_return co_await answer_error(x, plan.failure());
 
     co_await exchange_with_upstream(x, buffer, parser, verified.value(), plan.value());
@@ -934,9 +963,17 @@ class Session {
   // destroys a temporary inside a co_await expression twice.
   asio::awaitable<void> answer_error(Exchange& x, Failure failure) {
     const auto [status, code] = info(failure.error);
+    const std::string code_text(code);
+    co_await answer_s3_error(x, status, code_text, failure.message);
+  }
+
+  // An S3 error answer with any status and code (the proxy's own, or one an upstream call
+  // of the proxy's own got and the client must see as S3 would have answered it).
+  asio::awaitable<void> answer_s3_error(Exchange& x, unsigned status, const std::string& code,
+                                        const std::string& message) {
     x.rec.status = status;
-    x.rec.s3_code = std::string(code);
-    x.rec.s3_message = failure.message;
+    x.rec.s3_code = code;
+    x.rec.s3_message = message;
     if (x.client == ClientState::response_started) {
       // Too late for an answer: cutting the connection is the only honest signal left.
       x.keep_alive = false;
@@ -957,12 +994,240 @@ class Session {
     res.set("x-amz-request-id", request_id);
     res.set("x-amz-id-2", new_host_id());
     res.keep_alive(false);
-    if (x.rec.method != "HEAD") res.body() = error_xml(code, failure.message, resource, request_id);
+    if (x.rec.method != "HEAD") res.body() = error_xml(code, message, resource, request_id);
     res.prepare_payload();
     if (x.rec.method == "HEAD") res.content_length(0);
     x.client = ClientState::response_started;
     lowest(client_).expires_after(cfg_->server.idle_timeout);
     co_await http::async_write(client_, res, use_nothrow);
+  }
+
+
+  // --- PUT ?acl as the object's visibility tag (acl_requests = "tag") ----------------------
+
+  // Holds one object's tag update for the length of a scope (TagGate).
+  class TagTurn {
+   public:
+    TagTurn(suspension::TagGate* gate, std::string object) : gate_(gate), object_(std::move(object)) {}
+    TagTurn(const TagTurn&) = delete;
+    TagTurn& operator=(const TagTurn&) = delete;
+    ~TagTurn() {
+      if (held_) gate_->leave(object_);
+    }
+    bool try_take() {
+      if (gate_ == nullptr) return true;
+      held_ = gate_->try_enter(object_);
+      return held_;
+    }
+
+   private:
+    suspension::TagGate* gate_;
+    std::string object_;
+    bool held_ = false;
+  };
+
+  // Signs a request of the proxy's own as the client's upstream identity (the one its
+  // forwarded requests would carry).
+  static void sign_as_client(S3ClientRequest& r, const ClientKey& client) {
+    if (client.upstream_access_key_id.empty()) return;
+    r.access_key_id = &client.upstream_access_key_id;
+    r.secret_access_key = &client.upstream_secret_access_key;
+  }
+
+  // The answer to a call of the proxy's own that failed, as the client must see it: the
+  // upstream's S3 error as it came (NoSuchKey, AccessDenied...), or the proxy's gateway error.
+  asio::awaitable<void> answer_upstream_failure(Exchange& x, const S3Response& r) {
+    if (!r.answered()) {
+      const Failure failure = upstream_failure(r.transport);
+      co_return co_await answer_error(x, failure);
+    }
+    x.rec.upstream_status = r.status;
+    if (!r.request_id.empty()) x.rec.request_id = text::bounded(r.request_id);
+    if (r.transport || r.status < 300) {
+      const Failure cut{S3Error::UpstreamResponseInvalid,
+                        fmt::format("The upstream's answer could not be read: {}", describe_failure(r))};
+      co_return co_await answer_error(x, cut);
+    }
+    const std::string code = r.s3_code.empty() ? std::string(info(S3Error::UpstreamResponseInvalid).code)
+                                               : text::bounded(r.s3_code);
+    const std::string message = text::bounded(r.s3_message, kMaxAuditedMessage);
+    const std::string request_id = x.rec.request_id.value_or("");
+    co_await answer_s3_error(x, r.status, code, message);
+    if (!request_id.empty()) x.rec.request_id = request_id;  // the upstream's, as for forwarded errors
+  }
+
+  // GetObjectTagging; nullopt once the client has its error.
+  asio::awaitable<std::optional<suspension::TagSet>> read_tags(Exchange& x, const ClientKey& client,
+                                                               const std::string& bucket, const std::string& key,
+                                                               const std::string& version_id) {
+    S3ClientRequest get{http::verb::get, bucket, key, {{"tagging", ""}}, {}, {}};
+    if (!version_id.empty()) get.query.emplace_back("versionId", version_id);
+    sign_as_client(get, client);
+    const S3Response r = co_await w_.client.send(std::move(get));
+    if (!r.ok()) {
+      co_await answer_upstream_failure(x, r);
+      co_return std::nullopt;
+    }
+    auto tags = suspension::parse_tagging_xml(r.body);
+    if (!tags) {
+      x.rec.upstream_status = r.status;
+      co_await answer_error(x, tags.failure());
+      co_return std::nullopt;
+    }
+    co_return std::move(tags.value());
+  }
+
+  // A CopyObject that copies its source's tags: the tags it will carry with the visibility
+  // tag set or removed. The outer nullopt: the client has its error.
+  asio::awaitable<std::optional<std::optional<UploadTagging>>> copy_source_tagging(
+      Exchange& x, std::span<const sigv4::Header> headers, const ClientKey& client, bool make_private) {
+    const auto source = parse_copy_source(sigv4::header_value(headers, "x-amz-copy-source").value_or(""));
+    if (!source) {
+      const Failure bad{S3Error::InvalidArgument, "Copy Source must mention the source bucket and key: sourcebucket/sourcekey."};
+      co_await answer_error(x, bad);
+      co_return std::nullopt;
+    }
+    auto tags = co_await read_tags(x, client, source->bucket, source->key, source->version_id);
+    if (!tags) co_return std::nullopt;
+    auto change = copy_tagging(*tags, cfg_->acl.private_tag, make_private);
+    if (!change) {
+      co_await answer_error(x, change.failure());
+      co_return std::nullopt;
+    }
+    co_return std::optional<std::optional<UploadTagging>>(std::move(change.value()));
+  }
+
+  // The ACL document of a PUT ?acl, read whole (bounded) and verified as the client signed it.
+  // nullopt once the client has its error.
+  asio::awaitable<std::optional<std::string>> read_acl_body(Exchange& x, beast::flat_buffer& buffer,
+                                                            RequestParser& parser, const sigv4::RequestView& view,
+                                                            const S3Target& s3, const sigv4::Verified& verified,
+                                                            const AclDecision& acl, const ClientKey& client) {
+    // Planned as an upload whose body goes out decoded, so every payload mode is verified by
+    // the same transform as a forwarded body, and what comes out is the document itself.
+    UpstreamConfig decoded_out = cfg_->upstream;
+    decoded_out.payload = UpstreamPayload::unsigned_payload;
+    const auto length = parser.content_length();
+    auto plan = plan_forward(ForwardInput{view, s3, verified, acl,
+                                          length ? std::optional<std::uint64_t>(*length) : std::nullopt,
+                                          parser.chunked(), upstream_identity(*cfg_, client), decoded_out,
+                                          w_.services.now()});
+    if (!plan) {
+      co_await answer_error(x, plan.failure());
+      co_return std::nullopt;
+    }
+    const std::uint64_t declared = plan->decoded_length.value_or(plan->upstream_content_length);
+    if (declared > suspension::kMaxAclBody) {
+      const Failure too_large{S3Error::MalformedACLError,
+                              fmt::format("The ACL document is larger than {} bytes.", suspension::kMaxAclBody)};
+      co_await answer_error(x, too_large);
+      co_return std::nullopt;
+    }
+    std::string body;
+    if (!plan->has_body) {
+      if (verified.payload_mode == sigv4::PayloadMode::hex_sha256 &&
+          !text::iequals(verified.params.payload_hash, crypto::sha256_hex(""))) {
+        const Failure mismatch{S3Error::XAmzContentSHA256Mismatch,
+                               "The provided 'x-amz-content-sha256' header does not match what was computed."};
+        co_await answer_error(x, mismatch);
+        co_return std::nullopt;
+      }
+      co_return body;
+    }
+    if (beast::iequals(parser.get()[http::field::expect], "100-continue")) co_await send_continue(x);
+    BodyTransform transform(plan.value(), verified);
+    while (!parser.is_done()) {
+      auto [ec, data] = co_await read_piece(x, buffer, parser);
+      std::optional<Failure> failure;
+      if (ec) {
+        failure = ec == beast::error::timeout
+                      ? Failure{S3Error::RequestTimeout,
+                                "Your socket connection to the server was not read from or written to within the "
+                                "timeout period."}
+                      : Failure{S3Error::IncompleteBody,
+                                "You did not provide the number of bytes specified by the Content-Length HTTP header."};
+      } else {
+        failure = transform.consume(data, parser.is_done());
+      }
+      x.rec.bytes_in = transform.decoded_bytes();
+      if (failure) {
+        co_await refuse_body(x, *failure);
+        co_return std::nullopt;
+      }
+      for (const auto& out : transform.take_output()) {
+        body.append(static_cast<const char*>(out.data()), out.size());
+      }
+      transform.clear_output();
+      if (body.size() > suspension::kMaxAclBody) {
+        const Failure too_large{S3Error::MalformedACLError,
+                                fmt::format("The ACL document is larger than {} bytes.", suspension::kMaxAclBody)};
+        co_await refuse_body(x, too_large);
+        co_return std::nullopt;
+      }
+    }
+    co_return body;
+  }
+
+  // PUT ?acl in tag mode: the ACL asked for becomes the object's visibility tag, set with the
+  // client's upstream identity by reading the object's tags, merging and writing them back
+  // (the same version when the request names one). The client gets S3's answer to its ACL
+  // request: 200 once the tags are written, or the S3 error that stopped it — never a 200 for
+  // a change that did not land.
+  asio::awaitable<void> apply_acl_as_tag(Exchange& x, beast::flat_buffer& buffer, RequestParser& parser,
+                                         const sigv4::RequestView& view, const S3Target& s3,
+                                         const sigv4::Verified& verified, const AclDecision& acl,
+                                         const ClientKey& client) {
+    const auto& tag = cfg_->acl.private_tag;
+    x.rec.acl_tag = suspension::to_string(tag);
+    auto body = co_await read_acl_body(x, buffer, parser, view, s3, verified, acl, client);
+    if (!body) co_return;
+    auto requested = suspension::requested_acl(acl.headers, *body);
+    if (!requested) co_return co_await answer_error(x, requested.failure());
+    x.rec.acl_replaced = requested->canned;
+    x.rec.acl_action = std::string(action_name(requested->is_public ? AclAction::untagged : AclAction::tagged));
+    w_.services.metrics.acl_request(x.rec.acl_action);
+
+    const std::string version_id = query_parameter(view.raw_query, "versionId").value_or("");
+    TagTurn turn(w_.services.tag_gate, s3.bucket + '\n' + s3.key + '\n' + version_id);
+    const auto give_up = std::chrono::steady_clock::now() + cfg_->upstream.read_timeout;
+    while (!turn.try_take()) {
+      if (std::chrono::steady_clock::now() >= give_up) {
+        const Failure busy{S3Error::SlowDown, "Another ACL change of this object is still in progress."};
+        co_return co_await answer_error(x, busy);
+      }
+      asio::steady_timer wait(co_await asio::this_coro::executor, kTagTurnPoll);
+      co_await wait.async_wait(use_nothrow);
+    }
+
+    auto current = co_await read_tags(x, client, s3.bucket, s3.key, version_id);
+    if (!current) co_return;
+    auto change = suspension::apply_visibility(std::move(*current), tag, !requested->is_public);
+    if (!change) co_return co_await answer_error(x, change.failure());
+    std::string request_id;
+    unsigned upstream_status = 200;
+    if (change->changed) {
+      const std::string document = suspension::tagging_xml(change->tags);
+      S3ClientRequest put{http::verb::put, s3.bucket, s3.key, {{"tagging", ""}},
+                          {{"content-md5", crypto::md5_base64(document)}, {"content-type", "application/xml"}},
+                          document};
+      if (!version_id.empty()) put.query.emplace_back("versionId", version_id);
+      sign_as_client(put, client);
+      const S3Response r = co_await w_.client.send(std::move(put));
+      if (!r.ok()) co_return co_await answer_upstream_failure(x, r);
+      request_id = r.request_id;
+      upstream_status = r.status;
+    }
+    x.rec.upstream_status = upstream_status;
+    if (w_.services.health) w_.services.health->answered(std::chrono::steady_clock::now());
+    x.rec.status = 200;
+    x.rec.request_id = request_id.empty() ? new_request_id() : text::bounded(request_id);
+    http::response_header<> head;
+    head.version(11);
+    head.result(http::status::ok);
+    head.set(http::field::server, "s3-acl-proxy");
+    head.set("x-amz-request-id", *x.rec.request_id);
+    head.set("x-amz-id-2", new_host_id());
+    co_await send_whole(x, std::move(head), std::string());
   }
 
   asio::awaitable<void> answer_acl_locally(Exchange& x, const AclDecision& acl) {

@@ -97,6 +97,11 @@ PreparedRequest prepare_request(const S3ClientRequest& req, const UpstreamConfig
   const std::string query = sigv4::canonical_query(raw_query(req.query), false);
   out.target = query.empty() ? uri : uri + "?" + query;
 
+  if (req.anonymous) {
+    out.headers.emplace_back("host", out.host);
+    out.headers.emplace_back("user-agent", fmt::format("s3-acl-proxy/{}", kVersion));
+    return out;
+  }
   const std::string amz_date = sigv4::amz_date(now);
   const std::string payload_hash = crypto::sha256_hex(req.body);
   std::vector<std::pair<std::string, std::string>> signed_headers;
@@ -111,7 +116,9 @@ PreparedRequest prepare_request(const S3ClientRequest& req, const UpstreamConfig
   }
   const std::string method(http::to_string(req.method));
   const sigv4::SigningInput input{method, uri, query, signed_headers, payload_hash};
-  auto signature = sigv4::sign(input, cfg.access_key_id, cfg.secret_access_key, cfg.region, amz_date);
+  const bool own_identity = req.access_key_id != nullptr && req.secret_access_key != nullptr;
+  auto signature = sigv4::sign(input, own_identity ? *req.access_key_id : cfg.access_key_id,
+                               own_identity ? *req.secret_access_key : cfg.secret_access_key, cfg.region, amz_date);
   out.headers = std::move(signed_headers);
   out.headers.emplace_back("user-agent", fmt::format("s3-acl-proxy/{}", kVersion));
   out.headers.emplace_back("authorization", std::move(signature.authorization));

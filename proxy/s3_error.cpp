@@ -23,11 +23,14 @@ S3ErrorInfo info(S3Error e) {
     case S3Error::IncorrectNumberOfFilesInPostRequest: return {400, "IncorrectNumberOfFilesInPostRequest"};
     case S3Error::InvalidPolicyDocument: return {400, "InvalidPolicyDocument"};
     case S3Error::InvalidRequest: return {400, "InvalidRequest"};
+    case S3Error::InvalidTag: return {400, "InvalidTag"};
     case S3Error::InvalidURI: return {400, "InvalidURI"};
     case S3Error::KeyTooLongError: return {400, "KeyTooLongError"};
     case S3Error::MalformedPOSTRequest: return {400, "MalformedPOSTRequest"};
     case S3Error::MaxPostPreDataLengthExceeded: return {400, "MaxPostPreDataLengthExceededError"};
+    case S3Error::MalformedACLError: return {400, "MalformedACLError"};
     case S3Error::MalformedTrailerError: return {400, "MalformedTrailerError"};
+    case S3Error::MissingSecurityHeader: return {400, "MissingSecurityHeader"};
     case S3Error::MethodNotAllowed: return {405, "MethodNotAllowed"};
     case S3Error::MissingContentLength: return {411, "MissingContentLength"};
     case S3Error::NotImplemented: return {501, "NotImplemented"};
@@ -36,6 +39,7 @@ S3ErrorInfo info(S3Error e) {
     case S3Error::RequestTimeout: return {400, "RequestTimeout"};
     case S3Error::SlowDown: return {503, "SlowDown"};
     case S3Error::SignatureDoesNotMatch: return {403, "SignatureDoesNotMatch"};
+    case S3Error::UnexpectedContent: return {400, "UnexpectedContent"};
     case S3Error::XAmzContentSHA256Mismatch: return {400, "XAmzContentSHA256Mismatch"};
     case S3Error::UpstreamUnreachable: return {502, "UpstreamUnreachable"};
     case S3Error::UpstreamTimeout: return {504, "UpstreamTimeout"};

@@ -1,4 +1,5 @@
 #include "s3proxy/server.hpp"
+#include "s3proxy/suspension.hpp"
 
 #include "s3proxy/admin.hpp"
 #include "s3proxy/audit.hpp"
@@ -175,6 +176,8 @@ int run_server(const Config& config, AuditLog& audit, Metrics& metrics, ConfigLo
   ProxyServices services{store, audit, metrics};
   services.health = &health;
   services.limiter = &limiter;
+  suspension::TagGate tag_gate;
+  services.tag_gate = &tag_gate;
   std::atomic<bool> stopping{false};
 
   std::shared_ptr<ssl::context> server_tls;

@@ -15,8 +15,10 @@ namespace s3proxy {
 // x-amz-acl or any x-amz-grant-* header, compared case-insensitively.
 bool is_acl_header(std::string_view name);
 
-enum class AclAction { none, stripped, kept, rejected, accepted_locally };
-// "none", "stripped", "kept", "rejected", "accepted_locally" (the audit line's acl.action).
+// tagged / untagged: a PUT ?acl turned into the object's visibility tag (acl_requests = "tag").
+enum class AclAction { none, stripped, kept, rejected, accepted_locally, tagged, untagged };
+// "none", "stripped", "kept", "rejected", "accepted_locally", "tagged", "untagged" (the audit
+// line's acl.action).
 std::string_view action_name(AclAction action);
 
 // An answer the proxy gives without contacting the upstream.
@@ -25,6 +27,7 @@ enum class LocalAnswer {
   not_implemented,  // 501 NotImplemented
   ok,               // 200 with an empty body
   invalid_request,  // 400 InvalidRequest: an ACL on a request the proxy cannot classify
+  visibility_tag,   // read the ACL asked for, set or remove the object's tag upstream, answer as S3
 };
 
 struct AclDecision {

@@ -7,7 +7,8 @@ namespace s3proxy {
 enum class AclMode { strip, audit };
 
 // What to do with PUT ?acl (PutObjectAcl/PutBucketAcl): answer 501 NotImplemented,
-// answer 200 locally, or send it on to the upstream.
-enum class AclRequests { reject, accept, forward };
+// answer 200 locally, send it on to the upstream, or turn it into the object's visibility
+// tag ([acl] private_tag) with the upstream identity.
+enum class AclRequests { reject, accept, forward, tag };
 
 }  // namespace s3proxy

@@ -27,6 +27,9 @@ struct AuditRecord {
   std::optional<std::string> s3_code, s3_message;
   std::string acl_action = "none";
   std::vector<std::pair<std::string, std::string>> acl_headers;  // name, value
+  // acl.replaced: the canned ACL a visibility tag stands for (from the header or the XML body);
+  // acl.tag: that tag, "key=value". Written only when set.
+  std::optional<std::string> acl_replaced, acl_tag;
   std::string access_key_id;
   std::optional<std::string> request_id;  // the upstream's x-amz-request-id
   std::uint64_t bytes_in = 0, bytes_out = 0;

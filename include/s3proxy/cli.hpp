@@ -12,6 +12,7 @@ enum class CommandKind {
   check_config,  // --config FILE --check
   diagnose,      // check --config FILE [--json]
   lint_policy,   // lint-policy FILE [--json]
+  policy,        // policy --config FILE [--flavor aws|ceph|minio]
   version,       // --version
   help,          // --help | -h
 };
@@ -21,6 +22,7 @@ struct Command {
   std::string config_path;  // run, check_config, diagnose
   std::string policy_file;  // lint_policy
   bool json = false;        // diagnose, lint_policy: machine-readable output
+  std::string flavor = "aws";  // policy: whose condition keys the printed policy uses
 };
 
 // Exit codes shared by every command (INTERFACE.md).

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "s3proxy/acl_types.hpp"
+#include "s3proxy/suspension.hpp"
 #include "s3proxy/secret.hpp"
 
 namespace s3proxy {
@@ -103,11 +104,20 @@ struct UpstreamConfig {
   // After a write the upstream acknowledged, confirm it with a HEAD of the object.
   bool verify_writes = false;
   UpstreamChecksums checksums = UpstreamChecksums::forward;
+  // The ARN of the identity above (arn:aws:iam::123456789012:user/mastodon; on Ceph RGW
+  // arn:aws:iam:::user/UID), which an S3 key alone does not tell: what the `policy` command
+  // exempts from the suspension Deny and what `check` and the policy lint look for. Empty: unknown.
+  std::string principal_arn;
 };
 
 struct AclConfig {
   AclMode mode = AclMode::strip;
   AclRequests acl_requests = AclRequests::reject;
+  // The tag that marks an object non-public (acl_requests = "tag", and uploads with a
+  // non-public x-amz-acl in modes strip and tag).
+  suspension::VisibilityTag private_tag{"s3-acl-proxy-visibility", "private"};
+  // false: uploads are never given the tag (storage without object tagging).
+  bool tag_private_uploads = true;
 };
 
 struct CanaryConfig {
@@ -158,6 +168,10 @@ std::optional<std::string> process_env(std::string_view name);
 // acl policy, canary, audit. Never contains a secret.
 std::string describe(const Config& config);
 
+// Modes strip and tag (unless tag_private_uploads = false): an upload whose x-amz-acl is
+// non-public carries the private tag.
+bool tags_private_uploads(const AclConfig& acl);
+
 const ClientKey* find_client(const Config& config, std::string_view access_key_id);
 
 // The request rate a client key is held to: its own max_requests_per_second, else the
@@ -185,7 +199,7 @@ unsigned effective_threads(const ServerConfig& server);
 std::string_view to_string(Scheme s);
 std::string_view to_string(Addressing a);        // "path" | "virtual"
 std::string_view to_string(AclMode m);           // "strip" | "audit"
-std::string_view to_string(AclRequests r);       // "reject" | "accept" | "forward"
+std::string_view to_string(AclRequests r);       // "reject" | "accept" | "forward" | "tag"
 std::string_view to_string(UpstreamPayload p);
 std::string_view to_string(AnonymousRequests a);  // "refuse" | "forward"
 std::string_view to_string(UpstreamChecksums c);  // "forward" | "strip"   // "auto" | "signed-chunks" | "unsigned"

@@ -36,6 +36,8 @@ inline std::string_view as_view(const Digest& d) {
 std::string hex(std::string_view bytes);
 inline std::string hex(const Digest& d) { return hex(as_view(d)); }
 std::string base64(std::string_view bytes);
+// Content-MD5 of a small body the proxy sends itself (S3 requires it on PutObjectTagging).
+std::string md5_base64(std::string_view data);
 std::optional<std::string> base64_decode(std::string_view text);
 
 // Constant-time comparison for signatures and digests (length is not secret).

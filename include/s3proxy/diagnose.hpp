@@ -52,14 +52,26 @@ struct DiagnosisReport {
   DiagnosisStep policy_status;
   DiagnosisStep bucket_policy;
   std::optional<PolicyLintResult> lint;  // set when the policy was read and parsed
+
+  // Suspension privacy: checked when objects get the private tag (acl_requests = "tag", or
+  // uploads in mode strip); required (a failure fails the check) with acl_requests = "tag".
+  bool suspension_checked = false;
+  bool suspension_required = false;
+  std::string private_tag;          // "key=value"
+  DiagnosisStep suspension_policy;  // the Deny in the bucket policy
+  DiagnosisStep tagged_read;        // the proxy's own GET of an object carrying the tag
+  DiagnosisStep tagged_anonymous;   // an anonymous GET of that object
 };
 
 enum class VerdictKind {
   healthy,          // plain and ACL writes work
   acl_writes_fail,  // plain writes work, writes carrying x-amz-acl fail, and the proxy strips them
   writes_fail,      // plain writes fail, or ACL writes fail and the proxy forwards the headers
+  privacy_not_in_force,  // acl_requests = "tag", but objects carrying the tag are not private
+                         // (or the Deny locks out the proxy's own reads)
 };
-std::string_view verdict_name(VerdictKind k);  // "healthy", "acl_writes_fail", "writes_fail"
+// "healthy", "acl_writes_fail", "writes_fail", "privacy_not_in_force"
+std::string_view verdict_name(VerdictKind k);
 
 struct Verdict {
   VerdictKind kind = VerdictKind::writes_fail;
@@ -85,6 +97,14 @@ DiagnosisStep bucket_policy_step(const S3Response& r, const LintContext& context
 // (none when the proxy strips them, Mastodon's default otherwise).
 LintContext lint_context(const Config& config);
 
+// The Deny that makes the tag count, looked for in the bucket policy read.
+DiagnosisStep suspension_policy_step(const S3Response& policy, const LintContext& context,
+                                     const suspension::VisibilityTag& tag);
+// A tagged object written (put) and read back by the proxy (get).
+DiagnosisStep tagged_read_step(const S3Response& put, const S3Response& get);
+// An anonymous GET of the tagged object: refused is what suspension privacy means.
+DiagnosisStep tagged_anonymous_step(const S3Response& anonymous_get);
+
 Verdict decide_verdict(const DiagnosisReport& report);
 std::string render_diagnosis_text(const DiagnosisReport& report, const Verdict& verdict);
 // One JSON object: the setting, each step, the lint findings and the verdict.
@@ -94,6 +114,10 @@ std::string render_diagnosis_json(const DiagnosisReport& report, const Verdict& 
 
 // Runs every step against config.canary's bucket (which must be set).
 asio::awaitable<DiagnosisReport> run_diagnosis(S3Client& client, const Config& config);
+
+// `s3-acl-proxy policy`: the suspension policy for config.canary's bucket and
+// upstream.principal_arn, on `out`; 0, or 2 with the missing key named on `err`.
+int run_policy_command(const Config& config, std::string_view flavor, std::ostream& out, std::ostream& err);
 
 // The command: its own io_context, no listener. Returns the exit code; the report goes to
 // `out`, problems before the diagnosis could run (no [canary] bucket, TLS set-up) to `err`.

@@ -12,6 +12,7 @@
 #include "s3proxy/s3_error.hpp"
 #include "s3proxy/s3_request.hpp"
 #include "s3proxy/sigv4.hpp"
+#include "s3proxy/suspension.hpp"
 
 #include <chrono>
 #include <optional>
@@ -38,6 +39,13 @@ enum class BodyMode {
   post_form,       // POST Object: the rewritten form head, then the file's data as it comes, its end held back
 };
 
+// The x-amz-tagging an upload carries upstream when the proxy adds (or, on a copy, removes)
+// its visibility tag: signed, in place of the client's header or presigned parameter.
+struct UploadTagging {
+  std::string value;               // URL-encoded tag set; empty: no x-amz-tagging header
+  bool replace_directive = false;  // CopyObject: x-amz-tagging-directive: REPLACE
+};
+
 struct ForwardInput {
   const sigv4::RequestView& request;
   const S3Target& target;
@@ -50,6 +58,7 @@ struct ForwardInput {
   std::optional<UpstreamIdentity> identity;
   const UpstreamConfig& upstream;
   std::chrono::system_clock::time_point now;
+  const UploadTagging* tagging = nullptr;  // null: the client's tagging goes on unchanged
 };
 
 struct ForwardPlan {
@@ -105,6 +114,35 @@ std::vector<std::pair<std::string, std::string>> acl_query_parameters(std::strin
 // The ACL decision over everything S3 would apply: the headers and the ACL query parameters.
 AclDecision decide_acl(AclMode mode, AclRequests acl_requests, const S3Target& target, std::string_view method,
                        std::span<const sigv4::Header> headers, std::string_view raw_query);
+
+// --- The visibility tag on uploads (modes strip and tag) ------------------------------------
+
+// What the ACL an upload carries (x-amz-acl or grant headers) makes of the object: nullopt
+// when it carries none or one S3 would refuse.
+std::optional<bool> upload_acl_is_public(const AclDecision& acl);
+// The client's x-amz-tagging: its header, else a presigned URL's x-amz-tagging parameter.
+std::optional<std::string> client_tagging(std::span<const sigv4::Header> headers, std::string_view raw_query);
+// True for a CopyObject whose x-amz-tagging-directive is REPLACE (the default is COPY).
+bool replaces_tags(std::span<const sigv4::Header> headers);
+
+// PutObject, CreateMultipartUpload and a CopyObject that replaces its tags, with a non-public
+// ACL: the client's tags plus the visibility tag. nullopt when nothing changes.
+Result<std::optional<UploadTagging>> upload_tagging(const AclConfig& acl_config, const S3Target& target,
+                                                    const AclDecision& acl, std::span<const sigv4::Header> headers,
+                                                    std::string_view raw_query);
+// A CopyObject that copies its source's tags (directive COPY): those tags with the visibility
+// tag set (non-public ACL) or removed (public ACL); nullopt when they already say so.
+Result<std::optional<UploadTagging>> copy_tagging(const suspension::TagSet& source_tags,
+                                                  const suspension::VisibilityTag& tag, bool make_private);
+
+// x-amz-copy-source: "[/]bucket/key[?versionId=ID]", the key URL-encoded.
+struct CopySource {
+  std::string bucket, key, version_id;
+};
+std::optional<CopySource> parse_copy_source(std::string_view value);
+
+// A query parameter's decoded value (nullopt when absent or badly encoded).
+std::optional<std::string> query_parameter(std::string_view raw_query, std::string_view name);
 
 // Operations whose body is object data: for these Expect: 100-continue goes end to end, so
 // the upstream can refuse before the client sends the body. Other bodies are small XML

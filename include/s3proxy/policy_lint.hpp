@@ -24,6 +24,14 @@
 //                            while the upstream is https, blocking when it is http.
 //   deny-conditional         Deny on s3:PutObject with other conditions: a warning, since
 //                            whether it applies depends on the request's context.
+//   suspension-privacy       Deny on s3:GetObject for everyone when an object carries a tag
+//                            (s3:ExistingObjectTag/KEY), exempting the upstream identity by a
+//                            negated condition on aws:username or aws:PrincipalArn (aws:userid)
+//                            or by NotPrincipal: what keeps suspended media private; info.
+//   suspension-locks-out-proxy
+//                            The same Deny without such an exemption: it also refuses the
+//                            proxy's own GET and HEAD of tagged objects (verify_writes, the
+//                            canary, the application's reads of suspended media); a warning.
 #include <iosfwd>
 #include <string>
 #include <string_view>
@@ -63,6 +71,24 @@ struct PolicyLintResult {
   // Some finding is a warning or blocking: what makes lint-policy exit 1 (info does not).
   [[nodiscard]] bool needs_attention() const;
 };
+
+// The Deny that gives the proxy's visibility tag its effect, looked for in a bucket policy.
+struct SuspensionDeny {
+  enum class State {
+    absent,           // no Deny on s3:GetObject for everyone conditioned on the tag
+    in_force,         // present, and the upstream identity is exempt
+    locks_out_proxy,  // present, but it denies the upstream identity's reads too
+  } state = State::absent;
+  std::string statement;  // Sid or Statement[i] of the statement found
+  std::string exemption;  // how the identity is exempt: "StringNotEquals aws:username [tester]", "NotPrincipal"
+};
+std::string_view suspension_state_name(SuspensionDeny::State s);  // "absent", "in_force", "locks_out_proxy"
+// tag_key/tag_value: the proxy's visibility tag. A statement counts when its condition
+// compares s3:ExistingObjectTag/<tag_key> with tag_value (StringEquals, StringLike...).
+// When context.principal_arn is known, the exemption must name it (its ARN, or its user
+// name for aws:username).
+Result<SuspensionDeny> find_suspension_deny(std::string_view policy_json, const LintContext& context,
+                                            std::string_view tag_key, std::string_view tag_value);
 
 // Malformed JSON, or JSON that is not a policy (no Statement, an Effect other than
 // Allow/Deny, both or neither of Action/NotAction...) -> Failure{InvalidArgument}.

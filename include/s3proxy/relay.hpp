@@ -19,6 +19,9 @@ class RateLimiter;
 class S3Client;
 class UpstreamHealth;
 class UpstreamPool;
+namespace suspension {
+class TagGate;
+}
 
 // Process-wide services shared by every worker thread (all thread-safe).
 struct ProxyServices {
@@ -27,6 +30,7 @@ struct ProxyServices {
   Metrics& metrics;
   UpstreamHealth* health = nullptr;  // told of every upstream answer (readiness)
   RateLimiter* limiter = nullptr;    // per-access-key request rates; null: no limits
+  suspension::TagGate* tag_gate = nullptr;  // one tag update per object at a time; null: none
   std::function<std::chrono::system_clock::time_point()> now = [] { return std::chrono::system_clock::now(); };
 };
 

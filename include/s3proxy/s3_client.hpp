@@ -36,6 +36,11 @@ struct S3ClientRequest {
   Fields query;        // unencoded name/value pairs; an empty value gives "name="
   Fields headers;      // extra headers, sent and signed (e.g. x-amz-acl)
   std::string body;
+  // Signed as this identity instead of the upstream settings' (a client's own upstream
+  // identity); both null: the settings'. Must outlive the request.
+  const std::string* access_key_id = nullptr;
+  const Secret* secret_access_key = nullptr;
+  bool anonymous = false;  // sent unsigned, as a browser would (what the public may read)
 };
 
 // The request on the wire: Host, request-target and every header including Authorization.

@@ -118,6 +118,20 @@ TEST(ToJsonLine, AbsentOptionalsAreNull) {
   EXPECT_TRUE(obj.at("s3_code").is_null());
 }
 
+TEST(ToJsonLine, AclReplacedAndTagOnlyWhenSet) {
+  AuditRecord rec = sample_record();
+  auto plain = boost::json::parse(to_json_line(rec)).as_object();
+  EXPECT_FALSE(plain.at("acl").as_object().contains("replaced"));
+  EXPECT_FALSE(plain.at("acl").as_object().contains("tag"));
+  rec.acl_action = "tagged";
+  rec.acl_replaced = "private";
+  rec.acl_tag = "s3-acl-proxy-visibility=private";
+  auto tagged = boost::json::parse(to_json_line(rec)).as_object();
+  EXPECT_EQ(tagged.at("acl").at("action"), "tagged");
+  EXPECT_EQ(tagged.at("acl").at("replaced"), "private");
+  EXPECT_EQ(tagged.at("acl").at("tag"), "s3-acl-proxy-visibility=private");
+}
+
 TEST(ToJsonLine, PresentErrorFieldsAreStrings) {
   auto r = sample_record();
   r.status = 403;

@@ -190,6 +190,38 @@ TEST(ConfigDefault, AclRequestsForwardInAuditMode) {
   EXPECT_EQ(c.acl.acl_requests, AclRequests::forward);
 }
 
+TEST(ConfigAcl, TagModeAndItsDefaultTag) {
+  const Config c = parse_ok(Doc::minimal().set("[acl]", "acl_requests = \"tag\"").text());
+  EXPECT_EQ(c.acl.acl_requests, AclRequests::tag);
+  EXPECT_EQ(c.acl.private_tag.key, "s3-acl-proxy-visibility");
+  EXPECT_EQ(c.acl.private_tag.value, "private");
+  EXPECT_TRUE(tags_private_uploads(c.acl));
+  EXPECT_NE(describe(c).find("private tag:  s3-acl-proxy-visibility=private"), std::string::npos);
+}
+
+TEST(ConfigAcl, PrivateTagIsParsed) {
+  const Config c = parse_ok(Doc::minimal().set("[acl]", "private_tag = \"hidden=yes\"").text());
+  EXPECT_EQ(c.acl.private_tag.key, "hidden");
+  EXPECT_EQ(c.acl.private_tag.value, "yes");
+}
+
+TEST(ConfigAcl, BadPrivateTagNamesTheKey) {
+  const ConfigError e = parse_error(Doc::minimal().set("[acl]", "private_tag = \"novalue\"").text());
+  EXPECT_EQ(e.key, "acl.private_tag");
+}
+
+TEST(ConfigAcl, UploadsAreNotTaggedInAuditModeOrWhenSwitchedOff) {
+  EXPECT_FALSE(tags_private_uploads(parse_ok(Doc::minimal().set("[acl]", "mode = \"audit\"").text()).acl));
+  EXPECT_FALSE(tags_private_uploads(parse_ok(Doc::minimal().set("[acl]", "tag_private_uploads = false").text()).acl));
+}
+
+TEST(ConfigUpstream, PrincipalArnMustBeAnArn) {
+  const Config c = parse_ok(Doc::minimal().set("[upstream]", "principal_arn = \"arn:aws:iam:::user/tester\"").text());
+  EXPECT_EQ(c.upstream.principal_arn, "arn:aws:iam:::user/tester");
+  const ConfigError e = parse_error(Doc::minimal().set("[upstream]", "principal_arn = \"tester\"").text());
+  EXPECT_EQ(e.key, "upstream.principal_arn");
+}
+
 TEST(ConfigDefault, CanaryPrefixAndInterval) {
   const Config c = parse_ok(Doc::minimal().set("[canary]", "bucket = \"media\"").text());
   ASSERT_TRUE(c.canary.has_value());

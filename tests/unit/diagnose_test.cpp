@@ -1,4 +1,5 @@
 #include "s3proxy/diagnose.hpp"
+#include "s3proxy/suspension.hpp"
 
 #include "s3proxy/s3_client.hpp"
 
@@ -38,6 +39,71 @@ DiagnosisReport healthy_report() {
 void fail_canary_at_put(DiagnosisReport& r) {
   r.canary.failures.push_back(CanaryFailure{CanaryStep::put, 403, "AccessDenied", "Access Denied", {}, {}});
   r.canary_step = canary_step(r.canary);
+}
+
+// --- Suspension privacy -------------------------------------------------------------------
+
+const suspension::VisibilityTag kPrivateTag{"s3-acl-proxy-visibility", "private"};
+
+DiagnosisReport tag_mode_report() {
+  DiagnosisReport r = healthy_report();
+  r.suspension_checked = true;
+  r.suspension_required = true;
+  r.private_tag = "s3-acl-proxy-visibility=private";
+  auto policy = suspension::suspension_policy({"media", "arn:aws:iam:::user/tester", kPrivateTag,
+                                               suspension::PolicyFlavor::ceph});
+  r.suspension_policy = suspension_policy_step(answer(200, {}, policy.value()), LintContext{}, kPrivateTag);
+  r.tagged_read = tagged_read_step(answer(200), answer(200));
+  r.tagged_anonymous = tagged_anonymous_step(answer(403, "AccessDenied"));
+  return r;
+}
+
+TEST(SuspensionCheck, HealthyWhenTheDenyIsInForce) {
+  const auto r = tag_mode_report();
+  EXPECT_EQ(r.suspension_policy.state, StepState::ok);
+  const auto v = decide_verdict(r);
+  EXPECT_EQ(v.kind, VerdictKind::healthy);
+  EXPECT_EQ(v.exit_code, 0);
+}
+
+TEST(SuspensionCheck, MissingPolicyFailsAndSaysSo) {
+  auto r = tag_mode_report();
+  r.suspension_policy = suspension_policy_step(answer(404, "NoSuchBucketPolicy"), LintContext{}, kPrivateTag);
+  const auto v = decide_verdict(r);
+  EXPECT_EQ(v.kind, VerdictKind::privacy_not_in_force);
+  EXPECT_EQ(v.exit_code, 1);
+  EXPECT_NE(v.message.find("NOT in force"), std::string::npos);
+  EXPECT_NE(v.message.find("s3-acl-proxy policy"), std::string::npos);
+}
+
+TEST(SuspensionCheck, APublicReadOnlyPolicyIsMissingTheDeny) {
+  const std::string policy = R"({"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject",
+    "Resource":"arn:aws:s3:::media/*"}]})";
+  const auto step = suspension_policy_step(answer(200, {}, policy), LintContext{}, kPrivateTag);
+  EXPECT_EQ(step.state, StepState::failed);
+  EXPECT_NE(step.summary.find("missing"), std::string::npos);
+}
+
+TEST(SuspensionCheck, AnAnonymousReadOfATaggedObjectFails) {
+  auto r = tag_mode_report();
+  r.tagged_anonymous = tagged_anonymous_step(answer(200));
+  const auto v = decide_verdict(r);
+  EXPECT_EQ(v.kind, VerdictKind::privacy_not_in_force);
+}
+
+TEST(SuspensionCheck, TheProxyLockedOutFails) {
+  auto r = tag_mode_report();
+  r.tagged_read = tagged_read_step(answer(200), answer(403, "AccessDenied"));
+  EXPECT_EQ(r.tagged_read.state, StepState::failed);
+  EXPECT_EQ(decide_verdict(r).kind, VerdictKind::privacy_not_in_force);
+}
+
+TEST(SuspensionCheck, NotRequiredOutsideTagModeKeepsTheVerdict) {
+  auto r = tag_mode_report();
+  r.suspension_required = false;
+  r.suspension_policy = suspension_policy_step(answer(404, "NoSuchBucketPolicy"), LintContext{}, kPrivateTag);
+  EXPECT_EQ(decide_verdict(r).kind, VerdictKind::healthy);
+  EXPECT_NE(render_diagnosis_text(r, decide_verdict(r)).find("suspension Deny"), std::string::npos);
 }
 
 // --- Verdict ---------------------------------------------------------------------------

@@ -156,6 +156,8 @@ struct Scenario {
   bool legacy_bucket_names = false;
   bool sign_upstream = true;  // false: planned as the relay plans an OPTIONS (no identity)
 
+  std::optional<UploadTagging> tagging;  // the proxy's x-amz-tagging, when it adds its tag
+
   std::optional<sigv4::Verified> verified;
   S3Target target;
   AclDecision acl;
@@ -177,7 +179,8 @@ struct Scenario {
     const UpstreamIdentity identity{kUpstreamKeyId, kUpstreamSecret};
     const ForwardInput in{view,       target, *verified, acl, content_length, te_chunked,
                           sign_upstream ? std::optional<UpstreamIdentity>(identity) : std::nullopt,
-                          upstream,   fixed_now()};
+                          upstream,   fixed_now(),
+                          tagging ? &*tagging : nullptr};
     return plan_forward(in);
   }
 };
@@ -479,6 +482,50 @@ TEST(PlanForward, ForwardsAndSignsAclHeadersInAuditMode) {
   EXPECT_TRUE(is_signed(plan.value(), "x-amz-grant-read"));
   EXPECT_TRUE(is_signed(plan.value(), "x-amz-grant-full-control"));
   expect_upstream_verifies(plan.value());
+}
+
+TEST(PlanForward, SignsTheProxysTaggingInPlaceOfTheClients) {
+  Scenario s;
+  const std::string body = "image bytes";
+  s.client.add("x-amz-acl", "private");
+  s.client.add("x-amz-tagging", "team=a");
+  s.client.sign_header(crypto::sha256_hex(body));
+  s.content_length = body.size();
+  s.tagging = UploadTagging{"team=a&s3-acl-proxy-visibility=private", false};
+  auto plan = s.plan();
+  ASSERT_TRUE(plan.ok()) << failure_text(plan);
+  EXPECT_EQ(count(plan.value(), "x-amz-tagging"), 1u);
+  EXPECT_EQ(header(plan.value(), "x-amz-tagging"), "team=a&s3-acl-proxy-visibility=private");
+  EXPECT_TRUE(is_signed(plan.value(), "x-amz-tagging"));
+  EXPECT_EQ(count(plan.value(), "x-amz-acl"), 0u);
+  expect_upstream_verifies(plan.value());
+}
+
+TEST(PlanForward, CopyTaggingReplacesTheDirective) {
+  Scenario s;
+  s.client.add("x-amz-copy-source", "/media/src.jpg");
+  s.client.add("x-amz-tagging-directive", "COPY");
+  s.client.sign_header(kEmptySha256);
+  s.tagging = UploadTagging{"a=1&s3-acl-proxy-visibility=private", true};
+  auto plan = s.plan();
+  ASSERT_TRUE(plan.ok()) << failure_text(plan);
+  EXPECT_EQ(header(plan.value(), "x-amz-tagging-directive"), "REPLACE");
+  EXPECT_EQ(count(plan.value(), "x-amz-tagging-directive"), 1u);
+  EXPECT_TRUE(is_signed(plan.value(), "x-amz-tagging-directive"));
+  EXPECT_TRUE(is_signed(plan.value(), "x-amz-tagging"));
+  expect_upstream_verifies(plan.value());
+}
+
+TEST(PlanForward, ThePresignedTaggingParameterDoesNotGoUpstreamBesideTheHeader) {
+  Scenario s;
+  s.client.query = "x-amz-tagging=team%3Db";
+  s.client.sign_presigned();
+  s.content_length = 3;
+  s.tagging = UploadTagging{"team=b&s3-acl-proxy-visibility=private", false};
+  auto plan = s.plan();
+  ASSERT_TRUE(plan.ok()) << failure_text(plan);
+  EXPECT_EQ(plan->target.find("x-amz-tagging"), std::string::npos) << plan->target;
+  EXPECT_EQ(header(plan.value(), "x-amz-tagging"), "team=b&s3-acl-proxy-visibility=private");
 }
 
 TEST(PlanForward, ReplacesClientAuthorizationWithUpstreamIdentity) {
