@@ -223,7 +223,7 @@ podman rm -f "$container" >/dev/null 2>&1; container=""
 compose_env=(LOCAL_DOMAIN=example.com SECRET_KEY_BASE=x OTP_SECRET=x VAPID_PRIVATE_KEY=x VAPID_PUBLIC_KEY=x
   ACTIVE_RECORD_ENCRYPTION_DETERMINISTIC_KEY=x ACTIVE_RECORD_ENCRYPTION_KEY_DERIVATION_SALT=x
   ACTIVE_RECORD_ENCRYPTION_PRIMARY_KEY=x DB_PASS=x S3_ALIAS_HOST=files.example.com
-  APP_SECRET_ACCESS_KEY=$client_secret MINIO_ROOT_PASSWORD=x GRAFANA_ADMIN_PASSWORD=x)
+  "APP_SECRET_ACCESS_KEY=$client_secret" MINIO_ROOT_PASSWORD=x GRAFANA_ADMIN_PASSWORD=x)
 if env "${compose_env[@]}" docker-compose -f docker/compose.yaml config >"$tmp/resolved.yaml" 2>"$out"; then
   pass "compose_config_parses (docker-compose $(docker-compose version --short 2>/dev/null))"
 else

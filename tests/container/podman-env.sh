@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by scripts/container-check.sh: a private podman set-up under $CT_ROOT that works on
 # the test machines (see the comments), with Debian 12 base images made locally.
 # Needs: CT_ROOT (an empty directory on a file system with room for ~1.5 GB).
