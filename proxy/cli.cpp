@@ -78,6 +78,20 @@ Outcome parse_diagnose(std::span<const std::string_view> args) {
   return cmd;
 }
 
+// s3-acl-proxy healthcheck --config FILE
+Outcome parse_healthcheck(std::span<const std::string_view> args) {
+  Command cmd{CommandKind::healthcheck, {}, {}, false};
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (auto o = take_config(args, i, cmd.config_path)) {
+      if (is_error(o)) return *o;
+      continue;
+    }
+    return "unknown argument " + quote(args[i]) + " for healthcheck";
+  }
+  if (cmd.config_path.empty()) return std::string("healthcheck: missing --config FILE");
+  return cmd;
+}
+
 // s3-acl-proxy lint-policy FILE [--json]
 Outcome parse_lint(std::span<const std::string_view> args) {
   Command cmd{CommandKind::lint_policy, {}, {}, false};
@@ -141,6 +155,7 @@ std::variant<Command, std::string> parse_command_line(std::span<const std::strin
   if (first == "check") return parse_diagnose(args.subspan(1));
   if (first == "lint-policy") return parse_lint(args.subspan(1));
   if (first == "policy") return parse_policy(args.subspan(1));
+  if (first == "healthcheck") return parse_healthcheck(args.subspan(1));
   return parse_run(args);
 }
 
@@ -159,6 +174,9 @@ std::string usage() {
                                       private tag ([acl] private_tag) private: a public-read Allow
                                       and a Deny of s3:GetObject on the tag that exempts the
                                       proxy's own identity (upstream.principal_arn); exit 0, or 2
+  s3-acl-proxy healthcheck --config FILE
+                                      GET /healthz on the config's admin_listen (a container HEALTHCHECK),
+                                      exit 0 on 200, 1 otherwise, 2 when there is no admin_listen
   s3-acl-proxy --version | --help
 
 --config=FILE is the same as --config FILE. --json prints one JSON document instead of text.

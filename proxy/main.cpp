@@ -3,6 +3,7 @@
 #include "s3proxy/cli.hpp"
 #include "s3proxy/config.hpp"
 #include "s3proxy/diagnose.hpp"
+#include "s3proxy/healthcheck.hpp"
 #include "s3proxy/metrics.hpp"
 #include "s3proxy/policy_lint.hpp"
 #include "s3proxy/server.hpp"
@@ -26,6 +27,7 @@ int main(int argc, char** argv) {
     case CommandKind::lint_policy: return run_lint_policy_command(cmd.policy_file, cmd.json, std::cout, std::cerr);
     case CommandKind::diagnose:
     case CommandKind::policy:
+    case CommandKind::healthcheck:
     case CommandKind::run:
     case CommandKind::check_config: break;
   }
@@ -38,6 +40,7 @@ int main(int argc, char** argv) {
   const Config& config = std::get<Config>(loaded);
   if (cmd.kind == CommandKind::diagnose) return run_diagnose_command(config, cmd.json, std::cout, std::cerr);
   if (cmd.kind == CommandKind::policy) return run_policy_command(config, cmd.flavor, std::cout, std::cerr);
+  if (cmd.kind == CommandKind::healthcheck) return run_healthcheck_command(config, std::cout, std::cerr);
   if (cmd.kind == CommandKind::check_config) {
     std::cout << describe(config);
     return kExitOk;

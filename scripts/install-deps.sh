@@ -15,6 +15,10 @@ rgw_pkgs=(radosgw ceph-mon ceph-osd ceph-common curl procps iproute2)
 test_pkgs=(ruby ruby-aws-sdk-s3 ruby-fog-aws python3 python3-boto3 awscli
   prometheus python3-yaml openssl procps slowhttptest
   dpkg-dev systemd man-db util-linux strace)  # scripts/package-check.sh: DEB tools, systemd-analyze, man -w, unshare, strace
+# scripts/container-check.sh: podman builds and runs docker/Dockerfile from a debootstrapped
+# Debian 12 (runc: crun fails on these hosts' cgroups), docker-compose drives docker/compose.yaml
+# against `podman system service`; promtool (prometheus) checks its Prometheus config.
+test_pkgs+=(podman runc debootstrap docker-compose)
 # The machine image may ship its own Node.js (which conflicts with Debian's npm).
 command -v npm >/dev/null || test_pkgs+=(nodejs npm)
 # The benchmark (bench/run.sh): the nginx baseline and origin, the load generator, the signer's python.

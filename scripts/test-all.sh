@@ -16,12 +16,14 @@ unit_rc=${PIPESTATUS[0]}
 rules_log=$(mktemp /tmp/s3p-rules.XXXXXX)
 bash scripts/check-rules.sh 2>&1 | tee "$rules_log"
 rules_rc=${PIPESTATUS[0]}
-# The deployment files (Kubernetes, Alloy, Loki, dashboard) and the Debian package, each
-# printing PASS/FAIL lines and "N passed, N failed".
+# The deployment files (Kubernetes, Alloy, Loki, dashboard), the Debian package and the
+# container image with the Compose stack, each printing PASS/FAIL lines and "N passed, N failed".
 deploy_log=$(mktemp /tmp/s3p-deploy.XXXXXX)
 bash scripts/check-deploy.sh 2>&1 | tee "$deploy_log"
 deploy_rc=${PIPESTATUS[0]}
 bash scripts/package-check.sh 2>&1 | tee -a "$deploy_log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || deploy_rc=1
+bash scripts/container-check.sh 2>&1 | tee -a "$deploy_log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || deploy_rc=1
 it_log=$(mktemp /tmp/s3p-it-log.XXXXXX)
 bash tests/integration/run.sh 2>&1 | tee "$it_log"
@@ -44,7 +46,7 @@ rules_passed=$(sed -nE 's/^([0-9]+) passed, ([0-9]+) failed.*/\1/p' "$rules_log"
 rules_failed=$(sed -nE 's/^([0-9]+) passed, ([0-9]+) failed.*/\2/p' "$rules_log" | tail -n1)
 deploy_passed=$(sed -nE 's/^([0-9]+) passed, ([0-9]+) failed.*/\1/p' "$deploy_log" | awk '{ n += $1 } END { print n + 0 }')
 deploy_failed=$(sed -nE 's/^([0-9]+) passed, ([0-9]+) failed.*/\2/p' "$deploy_log" | awk '{ n += $1 } END { print n + 0 }')
-[ "$(grep -cE '^[0-9]+ passed, [0-9]+ failed' "$deploy_log")" -eq 2 ] || deploy_failed=$((deploy_failed + 1))
+[ "$(grep -cE '^[0-9]+ passed, [0-9]+ failed' "$deploy_log")" -eq 3 ] || deploy_failed=$((deploy_failed + 1))
 rm -f "$deploy_log"
 unit_total=${unit_total:-0} unit_failed=${unit_failed:-1} it_passed=${it_passed:-0} it_failed=${it_failed:-1}
 rules_passed=${rules_passed:-0} rules_failed=${rules_failed:-1}
@@ -52,7 +54,7 @@ rm -f "$unit_log" "$it_log" "$rules_log"
 
 bench_passed=$((bench_rc == 0 ? 1 : 0)) bench_failed=$((bench_rc == 0 ? 0 : 1))
 echo "unit and fuzz replay: $((unit_total - unit_failed)) passed, $unit_failed failed;" \
-  "alert rules: $rules_passed passed, $rules_failed failed; deployment and package: $deploy_passed passed, $deploy_failed failed;" \
+  "alert rules: $rules_passed passed, $rules_failed failed; deployment, package and container: $deploy_passed passed, $deploy_failed failed;" \
   "integration: $it_passed passed, $it_failed failed;" \
   "bench smoke: $bench_passed passed, $bench_failed failed"
 echo "$((unit_total - unit_failed + rules_passed + deploy_passed + it_passed + bench_passed)) passed," \

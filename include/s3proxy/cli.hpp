@@ -11,6 +11,7 @@ enum class CommandKind {
   run,           // --config FILE
   check_config,  // --config FILE --check
   diagnose,      // check --config FILE [--json]
+  healthcheck,   // healthcheck --config FILE
   lint_policy,   // lint-policy FILE [--json]
   policy,        // policy --config FILE [--flavor aws|ceph|minio]
   version,       // --version
@@ -19,7 +20,7 @@ enum class CommandKind {
 
 struct Command {
   CommandKind kind = CommandKind::help;
-  std::string config_path;  // run, check_config, diagnose
+  std::string config_path;  // run, check_config, diagnose, healthcheck
   std::string policy_file;  // lint_policy
   bool json = false;        // diagnose, lint_policy: machine-readable output
   std::string flavor = "aws";  // policy: whose condition keys the printed policy uses

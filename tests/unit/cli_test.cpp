@@ -107,6 +107,19 @@ TEST(CommandLine, CheckFlagWithoutConfig) { EXPECT_EQ(error({"--check"}), "missi
 TEST(CommandLine, JsonWithoutCommand) {
   EXPECT_NE(error({"--config", "p.toml", "--json"}).find("--json"), std::string::npos);
 }
+TEST(CommandLine, HealthcheckTakesTheConfig) {
+  const Command c = ok({"healthcheck", "--config", "/etc/p.toml"});
+  EXPECT_EQ(c.kind, CommandKind::healthcheck);
+  EXPECT_EQ(c.config_path, "/etc/p.toml");
+}
+
+TEST(CommandLine, HealthcheckWithoutConfig) {
+  EXPECT_EQ(error({"healthcheck"}), "healthcheck: missing --config FILE");
+}
+
+TEST(CommandLine, HealthcheckRejectsJson) {
+  EXPECT_EQ(error({"healthcheck", "--config", "p.toml", "--json"}), "unknown argument '--json' for healthcheck");
+}
 
 TEST(CommandLine, CheckCommandWithoutConfig) { EXPECT_EQ(error({"check"}), "check: missing --config FILE"); }
 
@@ -132,6 +145,7 @@ TEST(CommandLine, UsageListsEveryForm) {
   const std::string u = usage();
   for (const char* form : {"s3-acl-proxy --config FILE ", "s3-acl-proxy --config FILE --check",
                            "s3-acl-proxy check --config FILE", "s3-acl-proxy lint-policy FILE",
+                           "s3-acl-proxy healthcheck --config FILE",
                            "s3-acl-proxy --version | --help"})
     EXPECT_NE(u.find(form), std::string::npos) << form;
 }

@@ -957,9 +957,22 @@ TEST(ConfigExamples, ContainerConfigParsesAndListensOnAllInterfaces) {
   ASSERT_TRUE(in.good()) << "cannot open " << p;
   std::ostringstream text;
   text << in.rdbuf();
-  const Config c = parse_ok(text.str(), env_of({{"UPSTREAM_SECRET_ACCESS_KEY", "u"}, {"APP_SECRET_ACCESS_KEY", "a"}}));
+  // The storage secret is the Compose secret at /run/secrets/storage_secret; here, a file
+  // of the test's in its place.
+  std::string doc = text.str();
+  const std::string secret_path = "/run/secrets/storage_secret";
+  const auto at = doc.find(secret_path);
+  ASSERT_NE(at, std::string::npos) << "the config no longer reads " << secret_path;
+  TempDir dir;
+  doc.replace(at, secret_path.size(), dir.write("storage_secret", "storage\n").string());
+  const Config c = parse_ok(doc, env_of({{"APP_SECRET_ACCESS_KEY", "app"}}));
   EXPECT_EQ(c.server.listen, (HostPort{"0.0.0.0", 8080}));
-  EXPECT_EQ(c.upstream.scheme, Scheme::https);
+  ASSERT_TRUE(c.server.admin_listen.has_value());
+  EXPECT_EQ(*c.server.admin_listen, (HostPort{"0.0.0.0", 9090}));
+  EXPECT_EQ(c.upstream.scheme, Scheme::http);
+  EXPECT_EQ(c.upstream.secret_access_key.reveal(), "storage");
+  ASSERT_EQ(c.clients.size(), 1u);
+  EXPECT_EQ(c.clients[0].secret_access_key.reveal(), "app");
   EXPECT_EQ(c.acl.mode, AclMode::strip);
 }
 
