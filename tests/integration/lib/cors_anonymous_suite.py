@@ -125,6 +125,7 @@ class Env:
         self.fwd_admin = e["CA_FWD_ADMIN"]
         self.fwd_log, self.refuse_log = AuditLog(e["CA_FWD_LOG"]), AuditLog(e["CA_REFUSE_LOG"])
         self.fake_log = AuditLog(e["CA_FAKE_LOG"])
+        self.tag, self.tag_log = e["CA_TAG_ENDPOINT"], AuditLog(e["CA_TAG_LOG"])
         self.fake_record = e["CA_FAKE_RECORD"]
         self.client = (e["CA_CLIENT_KEY"], e["CA_CLIENT_SECRET"])
         self.rgw_key = (e["RGW_ACCESS_KEY"], e["RGW_SECRET_KEY"])
@@ -479,6 +480,22 @@ def preflight_metric(env):
     expect(line is not None and float(line.split()[-1]) >= 1, f"no PreflightRequest 2xx count: {line}")
 
 
+def anonymous_never_lent_identity_for_tags(env):
+    """acl_requests = "tag" with anonymous = "forward": an anonymous PUT ?acl and an anonymous
+    private copy would need the proxy to read or write tags with its storage identity; both
+    are refused 403 AccessDenied and nothing at all reaches the upstream."""
+    acl = curl("PUT", env.url(env.tag, env.drop, "tag-anon/acl", "acl"), [("x-amz-acl", "private")], b"")
+    expect(acl.status == 403 and acl.code == "AccessDenied", f"anonymous PUT ?acl: {acl}")
+    audit_line(env.tag_log, env.drop, "tag-anon/acl", access_key_id="anonymous", status=403, upstream_status=None,
+               s3_code="AccessDenied")
+    copy = curl("PUT", env.url(env.tag, env.drop, "tag-anon/copy"),
+                [("x-amz-copy-source", f"/{env.drop}/tag-anon/source"), ("x-amz-acl", "private")], b"")
+    expect(copy.status == 403 and copy.code == "AccessDenied", f"anonymous private copy: {copy}")
+    audit_line(env.tag_log, env.drop, "tag-anon/copy", access_key_id="anonymous", status=403, upstream_status=None,
+               s3_code="AccessDenied")
+    expect(env.recorded("tag-anon/") == [], f"the upstream got {env.recorded('tag-anon/')}")
+
+
 def main():
     env = Env()
     results = Results()
@@ -507,6 +524,7 @@ def main():
         ("partial_authorization_is_not_anonymous", partial_authorization_is_not_anonymous),
         ("anonymous_signed_chunks_refused", anonymous_signed_chunks_refused),
         ("preflight_counted_in_metrics", preflight_metric),
+        ("anonymous_never_lent_identity_for_tags", anonymous_never_lent_identity_for_tags),
     ]
     for name, fn in checks:
         results.check(name, fn, env)

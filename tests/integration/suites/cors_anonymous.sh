@@ -9,7 +9,7 @@
 # taken for none. Directly on the RGW and through the proxy, compared; what reaches the
 # upstream is recorded by a fake (fakes/fake_recording_upstream.py).
 # Contract (env in, PASS/FAIL/SKIP lines out, exit 0): tests/integration/README.md, "Suites".
-# Ports: SUITE_PORT_BASE (the fake) and SUITE_PORT_BASE+10..+15 (three proxies, two ports each).
+# Ports: SUITE_PORT_BASE (the fake) and SUITE_PORT_BASE+10..+17 (four proxies, two ports each).
 # shellcheck source-path=SCRIPTDIR
 set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -42,14 +42,18 @@ if ! wait_port "$fake_port"; then
 fi
 
 fwd=$((SUITE_PORT_BASE + 10)) refuse=$((SUITE_PORT_BASE + 12)) fake=$((SUITE_PORT_BASE + 14))
+tag=$((SUITE_PORT_BASE + 16))
 suite_proxy ca-fwd "$fwd" $((fwd + 1)) "$RGW_ENDPOINT" strip reject 'anonymous = "forward"' || exit 0
 suite_proxy ca-refuse "$refuse" $((refuse + 1)) "$RGW_ENDPOINT" strip reject || exit 0
 suite_proxy ca-fake "$fake" $((fake + 1)) "http://127.0.0.1:$fake_port" strip reject 'anonymous = "forward"' || exit 0
+# Tag mode reads and writes tags with a storage identity: never for a request without credentials.
+suite_proxy ca-tag "$tag" $((tag + 1)) "http://127.0.0.1:$fake_port" strip tag 'anonymous = "forward"' || exit 0
 
 CA_FWD_ENDPOINT=http://127.0.0.1:$fwd CA_FWD_ADMIN=127.0.0.1:$((fwd + 1)) \
   CA_FWD_LOG=$SUITE_WORK/ca-fwd.audit.jsonl \
   CA_REFUSE_ENDPOINT=http://127.0.0.1:$refuse CA_REFUSE_LOG=$SUITE_WORK/ca-refuse.audit.jsonl \
   CA_FAKE_ENDPOINT=http://127.0.0.1:$fake CA_FAKE_LOG=$SUITE_WORK/ca-fake.audit.jsonl CA_FAKE_RECORD=$fake_record \
+  CA_TAG_ENDPOINT=http://127.0.0.1:$tag CA_TAG_LOG=$SUITE_WORK/ca-tag.audit.jsonl \
   CA_CLIENT_KEY=$SUITE_CLIENT_KEY CA_CLIENT_SECRET=$SUITE_CLIENT_SECRET \
   /usr/bin/python3 "$it/lib/cors_anonymous_suite.py"
 exit 0
