@@ -21,6 +21,7 @@ void BufferPool::Lease::release() {
 
 BufferPool::Lease BufferPool::take() {
   ++on_loan_;
+  if (on_loan_ > peak_) peak_ = on_loan_;
   if (free_.empty()) return Lease(this, std::make_unique_for_overwrite<char[]>(kBufferSize));
   auto block = std::move(free_.back());
   free_.pop_back();
@@ -29,7 +30,13 @@ BufferPool::Lease BufferPool::take() {
 
 void BufferPool::give_back(std::unique_ptr<char[]> block) {
   --on_loan_;
-  if (free_.size() < kMaxIdle) free_.push_back(std::move(block));
+  if (free_.size() + on_loan_ < wanted()) free_.push_back(std::move(block));
+}
+
+void BufferPool::trim() {
+  const std::size_t keep = wanted() > on_loan_ ? wanted() - on_loan_ : 0;
+  if (free_.size() > keep) free_.resize(keep);
+  peak_ = on_loan_;
 }
 
 }  // namespace s3proxy

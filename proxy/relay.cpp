@@ -15,6 +15,7 @@
 #include "s3proxy/overload.hpp"
 #include "s3proxy/post_form.hpp"
 #include "s3proxy/post_policy.hpp"
+#include "s3proxy/response_head.hpp"
 #include "s3proxy/s3_client.hpp"
 #include "s3proxy/s3_error.hpp"
 #include "s3proxy/s3_request.hpp"
@@ -736,33 +737,74 @@ class Session {
       }
     }
 
-    // The head goes out together with the first piece of the body: one write, not two.
+    if (response.chunked() || (!response.content_length() && !response.is_done())) {
+      co_return co_await relay_reframed(x, up, up_buffer, response, plan, upstream_keep_alive);
+    }
+    // Framed by Content-Length (or bodiless): the head goes out together with the first
+    // piece of the body, one write, and the rest as read.
+    std::string head = serialize_response_head(res);
+    for (;;) {
+      std::size_t got = 0;
+      if (!response.is_done()) {
+        const auto [ec, piece_bytes] = co_await read_response_piece(up, up_buffer, response);
+        if (ec) co_return co_await response_cut(x, ec);
+        got = piece_bytes;
+      }
+      x.rec.bytes_out += got;
+      x.client = ClientState::response_started;
+      lowest(client_).expires_after(cfg_->server.idle_timeout);
+      const std::array<asio::const_buffer, 2> out{asio::buffer(head), asio::buffer(piece(), got)};
+      auto [wec, wn] = co_await asio::async_write(client_, out, use_nothrow);
+      if (wec) {
+        x.keep_alive = false;
+        co_return;
+      }
+      head.clear();
+      if (response.is_done()) break;
+    }
+    plan.upstream_reusable = upstream_keep_alive && up_buffer.size() == 0 && x.keep_alive;
+  }
+
+  // One piece of the response body into piece(): its size, or the error that cut it.
+  template <class UpStream>
+  asio::awaitable<std::pair<error_code, std::size_t>> read_response_piece(UpStream& up, UpBuffer& up_buffer,
+                                                                         ResponseParser& response) {
+    auto& res = response.get();
+    res.body().data = piece();
+    res.body().size = kBodyPiece;
+    lowest(up).expires_after(cfg_->upstream.read_timeout);
+    auto [ec, n] = co_await http::async_read(up, up_buffer, response, use_nothrow);
+    if (ec == http::error::need_buffer) ec = {};
+    co_return std::pair{ec, kBodyPiece - res.body().size};
+  }
+
+  // The upstream's response ended early. Before any of it reached the client an honest error
+  // answer is still possible; after, the client must not take a truncated body for a whole one.
+  asio::awaitable<void> response_cut(Exchange& x, const error_code& ec) {
+    x.keep_alive = false;
+    if (x.client != ClientState::response_started) {
+      const Failure cut{ec == beast::error::timeout ? S3Error::UpstreamTimeout : S3Error::UpstreamResponseInvalid,
+                        fmt::format("The upstream closed the response early: {}", ec.message())};
+      co_return co_await answer_error(x, cut);
+    }
+    x.rec.s3_code = std::string(info(S3Error::UpstreamResponseInvalid).code);
+    x.rec.s3_message = fmt::format("The upstream closed the response early: {}", ec.message());
+    x.truncated = true;
+  }
+
+  // A chunked (or close-delimited) response: Beast's serializer writes the client's framing.
+  template <class UpStream>
+  asio::awaitable<void> relay_reframed(Exchange& x, UpStream& up, UpBuffer& up_buffer, ResponseParser& response,
+                                       ForwardPlan& plan, bool upstream_keep_alive) {
+    auto& res = response.get();
     http::response_serializer<http::buffer_body> sr{res};
     bool complete = response.is_done();
     for (;;) {
       std::size_t got = 0;
       if (!response.is_done()) {
-        res.body().data = piece();
-        res.body().size = kBodyPiece;
-        lowest(up).expires_after(cfg_->upstream.read_timeout);
-        auto [ec, n] = co_await http::async_read(up, up_buffer, response, use_nothrow);
-        if (ec == http::error::need_buffer) ec = {};
-        if (ec && x.client != ClientState::response_started) {
-          // Nothing of it reached the client yet: an honest error answer is still possible.
-          x.keep_alive = false;
-          const Failure cut{ec == beast::error::timeout ? S3Error::UpstreamTimeout : S3Error::UpstreamResponseInvalid,
-                            fmt::format("The upstream closed the response early: {}", ec.message())};
-          co_return co_await answer_error(x, cut);
-        }
-        if (ec) {
-          // Cut off mid-response: the client must not take a truncated body for a whole one.
-          x.keep_alive = false;
-          x.rec.s3_code = std::string(info(S3Error::UpstreamResponseInvalid).code);
-          x.rec.s3_message = fmt::format("The upstream closed the response early: {}", ec.message());
-          x.truncated = true;
-          co_return;
-        }
-        got = kBodyPiece - res.body().size;
+        const auto [ec, piece_bytes] = co_await read_response_piece(up, up_buffer, response);
+        if (ec) co_return co_await response_cut(x, ec);
+        got = piece_bytes;
       }
       x.rec.bytes_out += got;
       res.body().data = got > 0 ? piece() : nullptr;
@@ -805,16 +847,11 @@ class Session {
     auto& res = response.get();
     const std::uint64_t length = *response.content_length();
     const auto early = static_cast<std::size_t>(std::min<std::uint64_t>(up_buffer.size(), length));
-    http::response_serializer<http::buffer_body> sr{res};
-    res.body().data = early > 0 ? const_cast<void*>(up_buffer.data().data()) : nullptr;
-    res.body().size = early;
-    res.body().more = true;
+    const std::string head = serialize_response_head(res);
     x.client = ClientState::response_started;
     lowest(client_).expires_after(cfg_->server.idle_timeout);
-    // With no body bytes at hand the serializer would stop before the head: write it alone.
-    auto [wec, wn] = early > 0 ? co_await http::async_write(client_, sr, use_nothrow)
-                               : co_await http::async_write_header(client_, sr, use_nothrow);
-    if (wec && wec != http::error::need_buffer) {
+    const std::array<asio::const_buffer, 2> out{asio::buffer(head), asio::buffer(up_buffer.data().data(), early)};
+    if (auto [wec, wn] = co_await asio::async_write(client_, out, use_nothrow); wec) {
       x.keep_alive = false;
       co_return;
     }
@@ -825,11 +862,7 @@ class Session {
                                              SpliceTimeouts{cfg_->upstream.read_timeout, cfg_->server.idle_timeout});
     x.rec.bytes_out += moved.moved;
     if (moved.read_ec) {
-      // Cut off mid-response: the client must not take a truncated body for a whole one.
-      x.keep_alive = false;
-      x.rec.s3_code = std::string(info(S3Error::UpstreamResponseInvalid).code);
-      x.rec.s3_message = fmt::format("The upstream closed the response early: {}", moved.read_ec.message());
-      x.truncated = true;
+      co_await response_cut(x, moved.read_ec);
       error_code ignored;
       client_.socket().shutdown(tcp::socket::shutdown_both, ignored);
       co_return;
@@ -845,15 +878,9 @@ class Session {
   template <class UpStream>
   asio::awaitable<std::optional<std::string>> read_small_body(Exchange& x, UpStream& up, UpBuffer& up_buffer,
                                                               ResponseParser& response, std::size_t limit) {
-    auto& res = response.get();
     std::string body;
     while (!response.is_done()) {
-      res.body().data = piece();
-      res.body().size = kBodyPiece;
-      lowest(up).expires_after(cfg_->upstream.read_timeout);
-      auto [ec, n] = co_await http::async_read(up, up_buffer, response, use_nothrow);
-      if (ec == http::error::need_buffer) ec = {};
-      const std::size_t got = kBodyPiece - res.body().size;
+      const auto [ec, got] = co_await read_response_piece(up, up_buffer, response);
       if (ec || body.size() + got > limit) {
         const Failure cut{ec == beast::error::timeout ? S3Error::UpstreamTimeout : S3Error::UpstreamResponseInvalid,
                           ec ? fmt::format("The upstream's answer was cut off: {}", ec.message())

@@ -117,6 +117,17 @@ asio::awaitable<void> accept_loop(Worker& w, ssl::context* tls, AuditLog& audit,
   }
 }
 
+// The worker's buffer pool gives back, once a period, what the last period did not need.
+asio::awaitable<void> trim_buffers_now_and_then(Worker& w) {
+  asio::steady_timer tick(w.ioc);
+  for (;;) {
+    tick.expires_after(kMemoryTrimInterval);
+    auto [ec] = co_await tick.async_wait(use_nothrow);
+    if (ec) co_return;
+    w.buffers.trim();
+  }
+}
+
 std::shared_ptr<ssl::context> make_server_tls(const ServerConfig& s) {
   if (s.tls_cert_file.empty()) return nullptr;
   auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
@@ -252,6 +263,9 @@ int run_server(const Config& config, AuditLog& audit, Metrics& metrics, ConfigLo
   for (auto& w : workers) {
     asio::co_spawn(w.ioc, accept_loop(w, server_tls.get(), audit, metrics), [&audit, &metrics](std::exception_ptr e) {
       if (e) report_escaped(audit, metrics, "accept", e);
+    });
+    asio::co_spawn(w.ioc, trim_buffers_now_and_then(w), [&audit, &metrics](std::exception_ptr e) {
+      if (e) report_escaped(audit, metrics, "trim", e);
     });
     w.thread = std::thread([&w, &audit, &metrics] {
       // A handler that throws ends run(); report it and keep the worker serving.

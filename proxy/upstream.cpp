@@ -44,7 +44,7 @@ std::shared_ptr<ssl::context> make_upstream_tls_context(const UpstreamConfig& cf
 
 UpstreamPool::UpstreamPool(asio::any_io_executor ex, const UpstreamConfig& cfg, std::shared_ptr<ssl::context> tls,
                            Metrics& metrics)
-    : ex_(std::move(ex)), cfg_(cfg), tls_(std::move(tls)), metrics_(metrics), resolver_(ex_) {
+    : ex_(std::move(ex)), cfg_(cfg), tls_(std::move(tls)), metrics_(metrics), resolver_(ex_), sweep_timer_(ex_) {
   cfg_.secret_access_key = Secret();  // the pool connects; it never signs
 }
 
@@ -57,6 +57,8 @@ void UpstreamPool::close_idle() {
   auto idle = std::move(idle_);
   idle_.clear();
   for (auto& c : idle) discard(std::move(c));
+  sweep_timer_.cancel();
+  sweep_armed_ = false;
 }
 
 void UpstreamPool::cancel_all() {
@@ -73,8 +75,6 @@ asio::awaitable<std::pair<error_code, UpstreamConnectionPtr>> UpstreamPool::acqu
     // Most recently used first: it is the least likely to have been closed.
     auto conn = std::move(idle_.back());
     idle_.pop_back();
-    error_code ignored;
-    conn->tcp().socket().cancel(ignored);  // ends its readiness wait (which then finds it gone)
     if (conn->host == host && now - conn->idle_since < kMaxIdleAge && still_open(conn->tcp())) {
       conn->reused = true;
       metrics_.upstream_connection_reused();
@@ -134,8 +134,8 @@ void UpstreamPool::release(UpstreamConnectionPtr conn) {
   in_use_.erase(conn.get());
   conn->idle_since = std::chrono::steady_clock::now();
   conn->tcp().expires_never();
-  watch_idle(*conn);
   idle_.push_back(std::move(conn));
+  arm_sweep();
 }
 
 void UpstreamPool::discard(UpstreamConnectionPtr conn) {
@@ -157,25 +157,34 @@ void UpstreamPool::close_socket(UpstreamConnection& conn) {
   conn.counted = false;
 }
 
-void UpstreamPool::watch_idle(UpstreamConnection& conn) {
-  const std::uint64_t round = ++conn.idle_round;
-  conn.tcp().socket().async_wait(
-      tcp::socket::wait_read,
-      [this, alive = std::weak_ptr<int>(alive_), c = &conn, round](const error_code& ec) {
-        // Aborted: taken for a request, or closed (by close_idle, cancel_all or the pool's end).
-        if (ec == asio::error::operation_aborted || alive.expired()) return;
-        drop_idle(c, round);
-      });
+void UpstreamPool::arm_sweep() {
+  if (sweep_armed_) return;
+  sweep_armed_ = true;
+  sweep_timer_.expires_after(kIdleSweepInterval);
+  // Aborted: the pool closed its idle connections or is being destroyed; touch nothing.
+  sweep_timer_.async_wait([this, alive = std::weak_ptr<int>(alive_)](const error_code& ec) {
+    if (ec || alive.expired()) return;
+    sweep_armed_ = false;
+    sweep_idle();
+  });
 }
 
-void UpstreamPool::drop_idle(UpstreamConnection* conn, std::uint64_t round) {
-  // Readable while idle means EOF, a reset or bytes no request asked for: never reusable.
-  const auto it = std::find_if(idle_.begin(), idle_.end(), [&](const auto& c) { return c.get() == conn; });
-  if (it == idle_.end() || conn->idle_round != round) return;  // taken (and maybe returned) meanwhile
-  UpstreamConnectionPtr dropped = std::move(*it);
-  idle_.erase(it);
-  metrics_.upstream_idle_closed();
-  discard(std::move(dropped));
+void UpstreamPool::sweep_idle() {
+  const auto now = std::chrono::steady_clock::now();
+  std::vector<UpstreamConnectionPtr> keep;
+  keep.reserve(idle_.size());
+  for (auto& conn : idle_) {
+    // Readable while idle means EOF, a reset or bytes no request asked for: never reusable.
+    const bool closed_by_peer = !still_open(conn->tcp());
+    if (!closed_by_peer && now - conn->idle_since < kMaxIdleAge) {
+      keep.push_back(std::move(conn));
+      continue;
+    }
+    if (closed_by_peer) metrics_.upstream_idle_closed();
+    discard(std::move(conn));
+  }
+  idle_ = std::move(keep);
+  if (!idle_.empty()) arm_sweep();
 }
 
 }  // namespace s3proxy

@@ -21,7 +21,6 @@ struct UpstreamConnection {
   std::string host;  // the Host (and SNI name) this connection was opened for
   std::chrono::steady_clock::time_point idle_since;
   bool reused = false;
-  std::uint64_t idle_round = 0;  // which stay in the idle list a pending readiness wait belongs to
   bool counted = false;          // connected and counted in the upstream_connections gauge
 
   beast::tcp_stream& tcp() {
@@ -33,11 +32,15 @@ using UpstreamConnectionPtr = std::unique_ptr<UpstreamConnection>;
 // Builds the client-side TLS context for https upstreams (peer verification and SNI on by default).
 std::shared_ptr<ssl::context> make_upstream_tls_context(const UpstreamConfig&);
 
-// An idle connection waits with a readiness wait pending on its socket: the moment the
-// upstream closes it (or sends anything, which no request asked for) it is dropped, rather
-// than sitting in CLOSE_WAIT until the next request finds it dead.
+// Idle connections are swept every kIdleSweepInterval while there are any: one the upstream
+// closed (or sent anything to, which no request asked for) is dropped then, rather than
+// sitting in CLOSE_WAIT until the next request finds it dead. A sweep, not a readiness wait
+// per connection: a wait costs an epoll_ctl and a cancelled handler on every request.
 class UpstreamPool {
  public:
+  // Bounds how long a connection the upstream closed stays in CLOSE_WAIT here.
+  static constexpr std::chrono::milliseconds kIdleSweepInterval{500};
+
   // Keeps its own copy of the connection settings (endpoint, timeouts, TLS; no secret):
   // the pool outlives any one configuration snapshot.
   UpstreamPool(asio::any_io_executor ex, const UpstreamConfig& cfg, std::shared_ptr<ssl::context> tls, Metrics& metrics);
@@ -51,6 +54,7 @@ class UpstreamPool {
   void release(UpstreamConnectionPtr conn);
   // Drops a connection that must not be reused (error, aborted request, Connection: close).
   void discard(UpstreamConnectionPtr conn);
+  // Closes every idle connection (and ends the sweeps, so a run() of the executor can return).
   void close_idle();
   // The end of a shutdown's grace period: closes every connection handed out and not yet
   // returned (their exchanges end with an error at once) and refuses new ones.
@@ -60,8 +64,8 @@ class UpstreamPool {
   [[nodiscard]] std::size_t in_use_count() const { return in_use_.size(); }
 
  private:
-  void watch_idle(UpstreamConnection& conn);
-  void drop_idle(UpstreamConnection* conn, std::uint64_t round);
+  void arm_sweep();
+  void sweep_idle();
   void close_socket(UpstreamConnection& conn);
 
   asio::any_io_executor ex_;
@@ -71,8 +75,10 @@ class UpstreamPool {
   tcp::resolver resolver_;
   std::vector<UpstreamConnectionPtr> idle_;
   std::unordered_set<UpstreamConnection*> in_use_;
+  asio::steady_timer sweep_timer_;
+  bool sweep_armed_ = false;
   bool cancelled_ = false;
-  // Readiness waits outlive the pool in the io_context's queue; they check this first.
+  // A sweep whose timer expired just before the pool's end may still be queued; it checks this first.
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 };
 

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
 #include <vector>
 
 namespace s3proxy {
@@ -34,15 +35,44 @@ TEST(BufferPool, BuffersOnLoanAtTheSameTimeAreDistinctAndWhole) {
   EXPECT_EQ(b.data()[0], 'b');
 }
 
-TEST(BufferPool, KeepsAtMostMaxIdleBuffersAfterABurst) {
+// 64 keep-alive connections on a worker keep about 128 blocks on loan at once: a pool that
+// kept only a fixed few made every request past them allocate and free 64 KiB.
+TEST(BufferPool, KeepsEveryBlockASustainedPeakNeeds) {
+  BufferPool pool;
+  constexpr std::size_t kPeak = BufferPool::kMinIdle * 8;
+  std::set<const char*> blocks;
+  for (int round = 0; round < 3; ++round) {
+    std::vector<BufferPool::Lease> busy;
+    for (std::size_t i = 0; i < kPeak; ++i) busy.push_back(pool.take());
+    for (const auto& b : busy) blocks.insert(b.data());
+  }
+  EXPECT_EQ(blocks.size(), kPeak);  // the second and third rounds allocated nothing
+  EXPECT_EQ(pool.idle(), kPeak);
+}
+
+TEST(BufferPool, TrimGivesABurstBackOnlyAfterAPeriodThatDidNotNeedIt) {
   BufferPool pool;
   {
     std::vector<BufferPool::Lease> burst;
-    for (std::size_t i = 0; i < BufferPool::kMaxIdle * 3; ++i) burst.push_back(pool.take());
-    EXPECT_EQ(pool.on_loan(), BufferPool::kMaxIdle * 3);
+    for (std::size_t i = 0; i < BufferPool::kMinIdle * 3; ++i) burst.push_back(pool.take());
   }
-  EXPECT_EQ(pool.on_loan(), 0U);
-  EXPECT_EQ(pool.idle(), BufferPool::kMaxIdle);
+  pool.trim();  // the period that just ended needed them all
+  EXPECT_EQ(pool.idle(), BufferPool::kMinIdle * 3);
+  pool.trim();  // a quiet period
+  EXPECT_EQ(pool.idle(), BufferPool::kMinIdle);
+  pool.trim();
+  EXPECT_EQ(pool.idle(), BufferPool::kMinIdle);
+}
+
+TEST(BufferPool, TrimCountsBlocksOnLoanTowardsWhatIsKept) {
+  BufferPool pool;
+  std::vector<BufferPool::Lease> busy;
+  for (std::size_t i = 0; i < BufferPool::kMinIdle * 2; ++i) busy.push_back(pool.take());
+  busy.resize(BufferPool::kMinIdle / 2);  // the rest come back
+  pool.trim();
+  pool.trim();  // the peak is now the loans in flight: kMinIdle is kept in all
+  EXPECT_EQ(pool.on_loan(), BufferPool::kMinIdle / 2);
+  EXPECT_EQ(pool.idle(), BufferPool::kMinIdle / 2);
 }
 
 TEST(BufferPool, AMovedLeaseGoesBackOnceFromItsLastOwner) {

@@ -141,7 +141,7 @@ TEST(UpstreamPool, LiveIdleConnectionIsKeptAndReused) {
   ASSERT_EQ(s.head(), 200u);
   s.run_until([] { return false; }, 200ms);
   EXPECT_EQ(s.pool.idle_count(), 1u);
-  ASSERT_EQ(s.head(), 200u);  // taken from the pool: its readiness wait is cancelled, not taken for a close
+  ASSERT_EQ(s.head(), 200u);  // taken from the pool, still open
   ASSERT_EQ(s.head(), 200u);
   s.run_until([] { return false; }, 200ms);
   EXPECT_EQ(s.pool.idle_count(), 1u);
