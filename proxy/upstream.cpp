@@ -16,6 +16,13 @@ namespace {
 // drop idle keep-alive connections (AWS after about 20 s, RGW's beast after 30 s by
 // default), and a request sent into a closing connection fails for no reason.
 constexpr std::chrono::seconds kMaxIdleAge{15};
+// A connection idle longer than this is checked for a close (one recv) before it is reused.
+// One returned moments ago is not: a server closes a keep-alive connection after seconds of
+// idleness (RGW 65 s, AWS about 20 s, nginx 75 s) or says so in the response it just sent,
+// and under load the check was one system call more per request. Either way the sweep looks
+// at every idle connection within kIdleSweepInterval, and a request on a connection found
+// dead before any of its body moved is retried once on a fresh one.
+constexpr std::chrono::milliseconds kCheckAfterIdle{100};
 
 // True when the peer has not closed an idle connection (no EOF and no stray bytes pending).
 bool still_open(beast::tcp_stream& s) {
@@ -75,7 +82,8 @@ asio::awaitable<std::pair<error_code, UpstreamConnectionPtr>> UpstreamPool::acqu
     // Most recently used first: it is the least likely to have been closed.
     auto conn = std::move(idle_.back());
     idle_.pop_back();
-    if (conn->host == host && now - conn->idle_since < kMaxIdleAge && still_open(conn->tcp())) {
+    const auto idle_for = now - conn->idle_since;
+    if (conn->host == host && idle_for < kMaxIdleAge && (idle_for < kCheckAfterIdle || still_open(conn->tcp()))) {
       conn->reused = true;
       metrics_.upstream_connection_reused();
       in_use_.insert(conn.get());
