@@ -32,7 +32,9 @@
 #   LOAD_WAIT_S      wait up to this long for a 1-minute load average under 2 (60) [0]
 #   TMPFS            a tmpfs for the objects, the bodies and the sink (/dev/shm; the full run
 #                    needs 5 x LARGE_MIB + CONCURRENT_MIB + RGW_LARGE_MIB free)
-#   RGW_PORT MON_PORT OSD_PORT_MIN   the throwaway RGW's ports (7580 47950 48050)
+#   RGW_PORT MON_PORT OSD_PORT_MIN   the throwaway RGW's ports (7580 7590 7620; below the
+#                    ephemeral range, 32768 and up, where the bench's own connections could
+#                    hold one: a full run once could not bind the monitor to 47950)
 #   BASE_PORT        first of 11 loopback ports for the origin, nginx and the proxies (7600)
 set -euo pipefail
 unset CEPH_CONF CEPH_ARGS
@@ -76,7 +78,7 @@ CONCURRENT_MIB=${CONCURRENT_MIB:-$d_conc_mib}
 CONCURRENT_RATE=${CONCURRENT_RATE:-$d_conc_rate}
 RGW=${RGW:-1}
 LOAD_WAIT_S=${LOAD_WAIT_S:-$d_load_wait}
-export RGW_PORT=${RGW_PORT:-7580} MON_PORT=${MON_PORT:-47950} OSD_PORT_MIN=${OSD_PORT_MIN:-48050}
+export RGW_PORT=${RGW_PORT:-7580} MON_PORT=${MON_PORT:-7590} OSD_PORT_MIN=${OSD_PORT_MIN:-7620}
 BASE_PORT=${BASE_PORT:-7600}
 
 # The cases' shapes, fixed by the performance targets.

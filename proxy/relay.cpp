@@ -198,6 +198,12 @@ class Session {
   BufferPool::Lease piece_;  // taken when a body moves, given back when the request ends
   std::string pending_body_;  // a form upload's body bytes read together with its fields
 
+  // The secret of a client key this request's configuration knows, or null.
+  const Secret* client_secret(std::string_view access_key_id) const {
+    const ClientKey* c = find_client(*cfg_, access_key_id);
+    return c ? &c->secret_access_key : nullptr;
+  }
+
   char* piece() {
     if (piece_.empty()) piece_ = w_.buffers.take();
     return piece_.data();
@@ -313,10 +319,7 @@ class Session {
     // Verify the client, unless it sent no credentials and may go on without (access.hpp).
     const Access access = classify_access(view, cfg_->server.anonymous);
     const bool without_credentials = access == Access::options || access == Access::anonymous;
-    const auto lookup = [this](std::string_view id) -> const Secret* {
-      const ClientKey* c = find_client(*cfg_, id);
-      return c ? &c->secret_access_key : nullptr;
-    };
+    const auto lookup = [this](std::string_view id) { return client_secret(id); };
     auto verified = without_credentials ? unauthenticated(view) : sigv4::verify(view, lookup, w_.services.now());
     if (!verified) {
       if (without_credentials) {
@@ -425,10 +428,7 @@ class Session {
       head_bytes.append(data);
     }
 
-    const auto lookup = [this](std::string_view id) -> const Secret* {
-      const ClientKey* c = find_client(*cfg_, id);
-      return c ? &c->secret_access_key : nullptr;
-    };
+    const auto lookup = [this](std::string_view id) { return client_secret(id); };
     auto verified = post::verify(*form, lookup, w_.services.now());
     if (!verified) {
       const S3Error e = verified.failure().error;
