@@ -918,7 +918,8 @@ class Session {
     out.keep_alive(x.keep_alive && !w_.stopping.load());
     x.client = ClientState::response_started;
     lowest(client_).expires_after(cfg_->server.idle_timeout);
-    auto [wec, wn] = co_await http::async_write(client_, out, use_nothrow);
+    const std::string head_bytes = serialize_response_head(out.base());
+    auto [wec, wn] = co_await write_head_and_piece(head_bytes, asio::buffer(out.body()));
     if (wec) x.keep_alive = false;
   }
 
