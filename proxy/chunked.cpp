@@ -146,6 +146,8 @@ struct Decoder::State {
   std::optional<Failure> failure;
   std::string line;                    // the header or trailer line being assembled
   std::uint64_t remaining = 0;         // data bytes left in the current chunk
+  std::uint64_t chunk_size = 0;        // the current chunk's declared size
+  std::optional<crypto::Digest> verified_chunk;  // the hash of the chunk that just verified
   std::size_t crlf_matched = 0;        // bytes of the CRLF after chunk data seen so far
   std::uint64_t decoded = 0;
   std::string expected_signature;      // the current chunk's claimed signature
@@ -187,6 +189,7 @@ struct Decoder::State {
       return set_failure(fail(S3Error::InvalidRequest, "The aws-chunked sizes add up to more than 2^64 bytes"));
     if (size > 0) {
       remaining = size;
+      chunk_size = size;
       phase = Phase::data;
       return;
     }
@@ -206,7 +209,11 @@ struct Decoder::State {
     if (opt.signed_chunks) chunk_hash.update(piece);
     if (checksum) checksum->update(piece);
     if (remaining > 0) return piece;
-    if (opt.signed_chunks && !verify_chunk(chunk_hash.finish())) return {};
+    if (opt.signed_chunks) {
+      const crypto::Digest hash = chunk_hash.finish();
+      if (!verify_chunk(hash)) return {};
+      verified_chunk = hash;
+    }
     phase = Phase::data_crlf;
     return piece;
   }
@@ -342,7 +349,12 @@ ParseResult Decoder::parse(std::string_view in) {
         break;
       case Phase::data: {
         std::string_view piece = s.take_data(in, pos);
-        return {pos, status(), piece};
+        ParseResult r{pos, status(), piece};
+        if (s.verified_chunk) {
+          r.chunk_size = s.chunk_size;
+          r.chunk_sha256 = std::exchange(s.verified_chunk, std::nullopt);
+        }
+        return r;
       }
       case Phase::data_crlf:
         s.take_data_crlf(in, pos);

@@ -569,6 +569,11 @@ std::optional<Failure> BodyTransform::check_checksums(std::string_view decoded, 
 
 void BodyTransform::clear_output() {
   out_.clear();
+  // Chunk data moved out of staged_ has been sent: keep one such buffer to stage into
+  // again rather than allocating a new one per chunk.
+  for (auto& e : emitted_) {
+    if (e.capacity() >= kUpstreamChunkSize && spare_.capacity() < kUpstreamChunkSize) spare_ = std::move(e);
+  }
   emitted_.clear();
 }
 
@@ -630,6 +635,8 @@ std::optional<Failure> BodyTransform::consume_chunked(std::string_view data, boo
     if (r.status == chunked::Status::error) return dec.failure();
     if (auto f = check_checksums(r.payload, false)) return f;
     stage(r.payload);
+    // staged_ ends where this chunk ends; holding as many bytes as the chunk, it is the chunk.
+    if (r.chunk_sha256 && staged_.size() == r.chunk_size) staged_sha256_ = r.chunk_sha256;
     data.remove_prefix(r.consumed);
     if (r.consumed == 0 && r.payload.empty()) break;
   }
@@ -671,6 +678,7 @@ void BodyTransform::stage(std::string_view payload) {
     if (staged_.size() == kUpstreamChunkSize) emit_staged();  // only once more payload exists
     const auto n = std::min(payload.size(), kUpstreamChunkSize - staged_.size());
     staged_.append(payload.data(), n);
+    staged_sha256_.reset();
     payload.remove_prefix(n);
     if (!decoder_) decoded_ += n;
   }
@@ -680,15 +688,16 @@ void BodyTransform::stage(std::string_view payload) {
 void BodyTransform::emit_staged() {
   if (staged_.empty()) return;
   if (encoder_) {
-    std::string framed = encoder_->chunk_header(staged_);
-    framed.reserve(framed.size() + staged_.size() + 2);
-    framed += staged_;
-    framed += "\r\n";
-    emitted_.push_back(std::move(framed));
-  } else {
-    emitted_.push_back(staged_);
+    emitted_.push_back(staged_sha256_ ? encoder_->chunk_header(staged_.size(), *staged_sha256_)
+                                      : encoder_->chunk_header(staged_));
   }
+  // The data goes out as it is; the buffer of an earlier chunk, already sent, takes its place.
+  emitted_.push_back(std::exchange(staged_, std::move(spare_)));
+  if (encoder_) emitted_.emplace_back("\r\n");
+  spare_ = std::string();
   staged_.clear();
+  if (staged_.capacity() < kUpstreamChunkSize) staged_.reserve(kUpstreamChunkSize);
+  staged_sha256_.reset();
 }
 
 }  // namespace s3proxy

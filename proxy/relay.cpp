@@ -695,15 +695,27 @@ class Session {
     co_return result;
   }
 
+  // What the transform released: one gather write on a plain connection (a chunk's header,
+  // data and line end leave in one system call); through TLS one write per buffer, as for
+  // responses (see write_head_and_piece).
   template <class UpStream>
   asio::awaitable<error_code> send_output(BodyTransform& transform, UpStream& up) {
     error_code failed;
-    for (const auto& out : transform.take_output()) {
-      lowest(up).expires_after(cfg_->upstream.read_timeout);
-      auto [wec, wn] = co_await asio::async_write(up, out, use_nothrow);
-      if (wec) {
+    const auto& output = transform.take_output();
+    if constexpr (std::is_same_v<UpStream, plain_stream>) {
+      if (!output.empty()) {
+        lowest(up).expires_after(cfg_->upstream.read_timeout);
+        auto [wec, wn] = co_await asio::async_write(up, output, use_nothrow);
         failed = wec;
-        break;
+      }
+    } else {
+      for (const auto& out : output) {
+        lowest(up).expires_after(cfg_->upstream.read_timeout);
+        auto [wec, wn] = co_await asio::async_write(up, out, use_nothrow);
+        if (wec) {
+          failed = wec;
+          break;
+        }
       }
     }
     transform.clear_output();

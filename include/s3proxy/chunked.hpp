@@ -72,6 +72,11 @@ struct ParseResult {
   std::size_t consumed;      // bytes of `in` used
   Status status;
   std::string_view payload;  // decoded payload found in this call: a view into `in`; may be empty
+  // Set when this call consumed the last data byte of a signed chunk whose signature
+  // verified: that chunk's size and the SHA-256 of its data, so a caller that signs the same
+  // bytes again need not hash them a second time.
+  std::uint64_t chunk_size = 0;
+  std::optional<crypto::Digest> chunk_sha256;
 };
 
 // Decodes an aws-chunked body handed over in arbitrary pieces. Holds at most one header or

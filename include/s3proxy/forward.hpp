@@ -192,7 +192,11 @@ class BodyTransform {
   std::string prefix_;  // post_form: the rewritten form head, sent before the client's remaining body
   bool prefix_sent_ = false;
   std::string staged_;                // decoded payload held back (at most one upstream chunk)
-  std::vector<std::string> emitted_;  // framed chunks ready to send
+  // The SHA-256 of staged_ when it holds exactly one client chunk whose signature verified:
+  // that hash signs the upstream chunk too, so each byte is hashed once.
+  std::optional<crypto::Digest> staged_sha256_;
+  std::vector<std::string> emitted_;  // chunk headers, chunk data and line ends ready to send
+  std::string spare_;                 // a sent chunk's data buffer, staged into again
   std::vector<asio::const_buffer> out_;
   std::uint64_t decoded_ = 0;
   std::uint64_t upstream_limit_ = 0;  // the upstream Content-Length the plan declared

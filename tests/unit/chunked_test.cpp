@@ -293,6 +293,38 @@ TEST(Decoder, HandsOutAtMostOnePayloadSpanPerCall) {
   EXPECT_EQ(first.consumed, body.find("\r\n") + 2 + 65536);
 }
 
+TEST(Decoder, ReportsTheHashOfEachChunkWithTheSpanThatCompletesIt) {
+  const std::string body = doc_body();
+  std::mt19937 rng(7);
+  for (int round = 0; round < 20; ++round) {
+    Decoder d(signed_options());
+    std::vector<std::pair<std::uint64_t, crypto::Digest>> reported;
+    for (std::string_view piece : random_pieces(body, rng, 1 + round * 4000)) {
+      while (!piece.empty()) {
+        const ParseResult r = d.parse(piece);
+        if (r.chunk_sha256) reported.emplace_back(r.chunk_size, *r.chunk_sha256);
+        if (!r.chunk_sha256) EXPECT_EQ(r.chunk_size, 0u);
+        piece.remove_prefix(r.consumed);
+        if (r.status != Status::need_more) break;
+      }
+    }
+    ASSERT_EQ(d.status(), Status::done);
+    ASSERT_EQ(reported.size(), 2u) << "one report per data chunk, none for the final chunk";
+    EXPECT_EQ(reported[0].first, 65536u);
+    EXPECT_EQ(reported[0].second, crypto::sha256(std::string(65536, 'a')));
+    EXPECT_EQ(reported[1].first, 1024u);
+    EXPECT_EQ(reported[1].second, crypto::sha256(std::string(1024, 'a')));
+  }
+}
+
+TEST(Decoder, ReportsNoHashForUnsignedChunks) {
+  const std::string body = unsigned_trailer_body("hello", "x-amz-checksum-crc32:NhCmhg==\r\n");
+  Decoder d(unsigned_trailer_options(ChecksumAlgorithm::crc32, 5));
+  const ParseResult r = d.parse(body);
+  EXPECT_EQ(r.payload, "hello");
+  EXPECT_FALSE(r.chunk_sha256.has_value());
+}
+
 TEST(Decoder, RejectsTamperedChunkData) {
   std::string body = doc_body();
   body[body.find("\r\n") + 2 + 1000] = 'b';

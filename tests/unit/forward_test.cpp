@@ -1376,6 +1376,31 @@ TEST(BodyTransform, SignedStreamingBodyInSmallChunksIsReChunkedAtUpstreamSize) {
   EXPECT_EQ(decode_upstream(plan.value(), fed.wire).payload, payload);
 }
 
+TEST(BodyTransform, SignedStreamingBodyIsReSignedWhateverTheClientsChunkSize) {
+  // Client chunks of exactly the upstream size lend their verified hash to the upstream
+  // chunk; every other size is hashed again. Either way the upstream chain must verify.
+  const std::string payload = make_payload(300000);
+  std::uint32_t seed = 20;
+  for (const std::size_t client_chunk : {std::size_t{65536}, std::size_t{32768}, std::size_t{65535},
+                                         std::size_t{65537}, std::size_t{131072}, std::size_t{10000}}) {
+    Scenario s;
+    s.client.add("x-amz-decoded-content-length", std::to_string(payload.size()));
+    s.client.sign_header(sigv4::kStreamingSigned);
+    s.content_length = chunked::SignedChunkEncoder::encoded_length(payload.size(), client_chunk);
+    auto plan = s.plan();
+    ASSERT_TRUE(plan.ok()) << failure_text(plan);
+    const std::string body = signed_chunked_body(s.client.chain(), payload, client_chunk);
+    BodyTransform t(plan.value(), *s.verified);
+    const auto fed = feed(t, body, random_sizes(body.size(), ++seed, 70000));
+    ASSERT_FALSE(fed.failure) << client_chunk << ": " << fed.failure->message;
+    ASSERT_EQ(fed.wire.size(), plan->upstream_content_length) << client_chunk;
+    const auto decoded = decode_upstream(plan.value(), fed.wire);
+    EXPECT_EQ(decoded.status, chunked::Status::done)
+        << client_chunk << ": " << (decoded.failure ? decoded.failure->message : "");
+    EXPECT_EQ(decoded.payload, payload) << client_chunk;
+  }
+}
+
 TEST(BodyTransform, UnsignedTrailerBodyIsReSigned) {
   const std::string payload = make_payload(100000);
   auto s = unsigned_trailer_put(payload.size());
