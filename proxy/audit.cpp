@@ -261,9 +261,23 @@ std::string format_timestamp(std::chrono::system_clock::time_point ts) {
   const auto day = floor<days>(ms);
   const year_month_day ymd{day};
   const hh_mm_ss hms{ms - day};
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", static_cast<int>(ymd.year()),
-                     static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()), hms.hours().count(),
-                     hms.minutes().count(), hms.seconds().count(), hms.subseconds().count());
+  std::string out(24, '\0');  // 2026-11-23T18:15:00.123Z
+  char* p = out.data();
+  p = text::put_digits(p, static_cast<unsigned>(static_cast<int>(ymd.year())), 4);
+  *p++ = '-';
+  p = text::put_digits(p, static_cast<unsigned>(ymd.month()), 2);
+  *p++ = '-';
+  p = text::put_digits(p, static_cast<unsigned>(ymd.day()), 2);
+  *p++ = 'T';
+  p = text::put_digits(p, static_cast<unsigned>(hms.hours().count()), 2);
+  *p++ = ':';
+  p = text::put_digits(p, static_cast<unsigned>(hms.minutes().count()), 2);
+  *p++ = ':';
+  p = text::put_digits(p, static_cast<unsigned>(hms.seconds().count()), 2);
+  *p++ = '.';
+  p = text::put_digits(p, static_cast<unsigned>(hms.subseconds().count()), 3);
+  *p = 'Z';
+  return out;
 }
 
 std::string to_json_line(const boost::json::object& obj) {

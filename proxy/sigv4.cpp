@@ -489,16 +489,21 @@ std::string signature_hex(const crypto::Digest& key, std::string_view string_to_
 
 std::string amz_date(system_clock::time_point t) {
   using namespace std::chrono;
-  auto secs = floor<seconds>(t);
-  auto day = floor<days>(secs);
-  year_month_day ymd{day};
-  hh_mm_ss hms{secs - day};
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%04d%02u%02uT%02d%02d%02dZ", static_cast<int>(ymd.year()),
-                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
-                static_cast<int>(hms.seconds().count()));
-  return buf;
+  const auto secs = floor<seconds>(t);
+  const auto day = floor<days>(secs);
+  const year_month_day ymd{day};
+  const hh_mm_ss hms{secs - day};
+  std::string out(16, '\0');  // 20130524T000000Z
+  char* p = out.data();
+  p = text::put_digits(p, static_cast<unsigned>(static_cast<int>(ymd.year())), 4);
+  p = text::put_digits(p, static_cast<unsigned>(ymd.month()), 2);
+  p = text::put_digits(p, static_cast<unsigned>(ymd.day()), 2);
+  *p++ = 'T';
+  p = text::put_digits(p, static_cast<unsigned>(hms.hours().count()), 2);
+  p = text::put_digits(p, static_cast<unsigned>(hms.minutes().count()), 2);
+  p = text::put_digits(p, static_cast<unsigned>(hms.seconds().count()), 2);
+  *p = 'Z';
+  return out;
 }
 
 namespace {

@@ -35,4 +35,14 @@ std::string bounded(std::string_view client_value, std::size_t max = kMaxEchoed)
 bool is_digits(std::string_view s);
 bool is_hex_digit(char c);
 
+// Writes the `width` lowest decimal digits of `value`, zero-padded, at `out` (timestamps
+// are formatted on every request: this is what snprintf and fmt spend a format parse on).
+inline char* put_digits(char* out, unsigned value, int width) {
+  for (int i = width - 1; i >= 0; --i) {
+    out[i] = static_cast<char>('0' + value % 10);
+    value /= 10;
+  }
+  return out + width;
+}
+
 }  // namespace s3proxy::text

@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <string>
 #include <thread>
 #include <unistd.h>
@@ -64,6 +66,22 @@ TEST(FormatTimestamp, TruncatesBelowMillisecondsAndPadsZeros) {
   using namespace std::chrono;
   const auto t = sys_days{year{2027} / January / 2} + 3h + 4min + 5s + 7ms + 999us;
   EXPECT_EQ(format_timestamp(t), "2027-01-02T03:04:05.007Z");
+}
+
+TEST(FormatTimestamp, AgreesWithGmtimeOverAWideRangeOfInstants) {
+  using namespace std::chrono;
+  std::mt19937_64 rng(11);
+  std::uniform_int_distribution<std::int64_t> ms_since_epoch(0, 4102444800000LL);  // 1970 .. 2100
+  for (int i = 0; i < 2000; ++i) {
+    const std::int64_t ms = ms_since_epoch(rng);
+    const std::time_t secs = static_cast<std::time_t>(ms / 1000);
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    char want[32];
+    std::snprintf(want, sizeof want, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
+    ASSERT_EQ(format_timestamp(system_clock::time_point(milliseconds(ms))), want) << ms;
+  }
 }
 
 // --- to_json_line: fields and types ----------------------------------------------------

@@ -3,10 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
-
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <random>
 
 namespace s3proxy::sigv4 {
 namespace {
@@ -403,6 +404,21 @@ TEST(SigningKey, EveryInputSelectsItsOwnKeyWhateverWasCachedBefore) {
 TEST(AmzDate, FormatsUtcBasicFormat) {
   using namespace std::chrono;
   EXPECT_EQ(amz_date(sys_days{2013y / May / 24} + 1h + 2min + 3s + 999ms), "20130524T010203Z");
+}
+
+TEST(AmzDate, AgreesWithGmtimeOverAWideRangeOfInstants) {
+  using namespace std::chrono;
+  std::mt19937_64 rng(12);
+  std::uniform_int_distribution<std::int64_t> secs_since_epoch(0, 4102444800LL);  // 1970 .. 2100
+  for (int i = 0; i < 2000; ++i) {
+    const std::time_t secs = static_cast<std::time_t>(secs_since_epoch(rng));
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    char want[32];
+    std::snprintf(want, sizeof want, "%04d%02d%02dT%02d%02d%02dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                  tm.tm_hour, tm.tm_min, tm.tm_sec);
+    ASSERT_EQ(amz_date(system_clock::from_time_t(secs) + 999ms), want) << secs;
+  }
 }
 
 TEST(AmzDate, ParseRoundTrips) {
