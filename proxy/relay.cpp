@@ -185,6 +185,7 @@ class Session {
       finish(x);
       piece_.release();
       pending_body_ = std::string();
+      replay_.reset();
       if (!x.keep_alive || w_.stopping.load()) co_return;
     }
   }
@@ -197,6 +198,10 @@ class Session {
   std::string remote_;
   BufferPool::Lease piece_;  // taken when a body moves, given back when the request ends
   std::string pending_body_;  // a form upload's body bytes read together with its fields
+  std::vector<asio::const_buffer> send_list_;  // what one upstream write of the body sends
+  // The body's first piece, when the write that carried it with the request head failed on
+  // a pooled connection the upstream had closed: it goes again on a fresh connection.
+  std::optional<std::string_view> replay_;
 
   // The secret of a client key this request's configuration knows, or null.
   const Secret* client_secret(std::string_view access_key_id) const {
@@ -523,12 +528,17 @@ class Session {
 
     const std::string head = plan.serialize_head(expect_continue);
     auto& up_tcp = lowest(up);
-    up_tcp.expires_after(cfg_->upstream.read_timeout);
-    if (auto [ec, n] = co_await asio::async_write(up, asio::buffer(head), use_nothrow); ec) {
-      if (stale(ec)) co_return Attempt::retry_on_fresh_connection;
-      const Failure failure = upstream_failure(ec);
-      co_await answer_error(x, failure);
-      co_return Attempt::done;
+    // Without an Expect step the head waits for the body's first piece and leaves with it in
+    // one write: the upstream gets a small request whole, in one segment.
+    const bool head_with_body = plan.has_body && !expect_continue && !verify_first;
+    if (!head_with_body) {
+      up_tcp.expires_after(cfg_->upstream.read_timeout);
+      if (auto [ec, n] = co_await asio::async_write(up, asio::buffer(head), use_nothrow); ec) {
+        if (stale(ec)) co_return Attempt::retry_on_fresh_connection;
+        const Failure failure = upstream_failure(ec);
+        co_await answer_error(x, failure);
+        co_return Attempt::done;
+      }
     }
 
     const BufferPool::Lease up_block = w_.buffers.take();
@@ -549,7 +559,13 @@ class Session {
 
     // Relay the body, verifying it on the way; the final bytes are held back until it verifies.
     BodyResult body;
-    if (!verify_first) body = co_await relay_body(x, buffer, parser, verified, plan, up);
+    if (!verify_first) {
+      const std::string_view unsent_head = head_with_body ? std::string_view(head) : std::string_view();
+      body = co_await relay_body(x, buffer, parser, verified, plan, up, unsent_head);
+    }
+    // A pooled connection the upstream had closed refused the head: nothing reached it, and
+    // the body's first piece goes again, with the head, on a fresh connection.
+    if (body.head_not_taken && stale(body.upstream_ec)) co_return Attempt::retry_on_fresh_connection;
     x.rec.bytes_in = body.decoded_bytes;
     if (body.failure) {
       // The upstream request is left incomplete and the connection dropped: nothing lands.
@@ -637,6 +653,7 @@ class Session {
     std::uint64_t decoded_bytes = 0;
     std::optional<Failure> failure;  // the client's body is bad: answer this, upstream aborted
     error_code upstream_ec;          // writing to the upstream failed with this
+    bool head_not_taken = false;     // ... in the write that carried the request head: replay_ is set
   };
 
   // Reads the next piece of the client's body (HTTP framing already removed by the parser),
@@ -660,16 +677,21 @@ class Session {
     co_return std::pair{ec, std::string_view(piece(), kBodyPiece - body.size)};
   }
 
+  // `head`, when not empty, is the request head not yet sent: it leaves with the first
+  // piece the transform releases.
   template <class UpStream>
   asio::awaitable<BodyResult> relay_body(Exchange& x, beast::flat_buffer& buffer, RequestParser& parser,
-                                         const sigv4::Verified& verified, ForwardPlan& plan, UpStream& up) {
+                                         const sigv4::Verified& verified, ForwardPlan& plan, UpStream& up,
+                                         std::string_view head = {}) {
     BodyResult result;
     if (!plan.has_body) co_return result;
     BodyTransform transform(plan, verified);
-    // A form upload's body bytes read with its fields come first (all of it, for a small one).
-    bool pending = plan.body == BodyMode::post_form;
+    // A form upload's body bytes read with its fields come first (all of it, for a small one);
+    // so does a first piece to send again.
+    bool pending = plan.body == BodyMode::post_form || replay_.has_value();
     while (pending || !parser.is_done()) {
-      std::string_view data = pending_body_;
+      std::string_view data = replay_ ? *replay_ : std::string_view(pending_body_);
+      replay_.reset();
       if (!pending) {
         auto [ec, piece_read] = co_await read_piece(x, buffer, parser);
         if (ec) {
@@ -688,28 +710,42 @@ class Session {
       // Everything the transform releases is safe to send: the part that would let the
       // upstream complete the object is released only once the whole body verified, and
       // never a byte beyond the Content-Length the upstream was told.
-      result.upstream_ec = co_await send_output(transform, up);
-      if (result.upstream_ec) break;
+      result.upstream_ec = co_await send_output(transform, up, head);
+      if (result.upstream_ec) {
+        if (!head.empty()) {
+          result.head_not_taken = true;
+          replay_ = data;
+        }
+        break;
+      }
+      head = {};
+    }
+    if (!head.empty() && !result.upstream_ec) {
+      result.upstream_ec = co_await send_output(transform, up, head);
+      result.head_not_taken = result.upstream_ec.failed();
     }
     result.decoded_bytes = transform.decoded_bytes();
     co_return result;
   }
 
-  // What the transform released: one gather write on a plain connection (a chunk's header,
-  // data and line end leave in one system call); through TLS one write per buffer, as for
-  // responses (see write_head_and_piece).
+  // What the transform released, after the request head if one is given: one gather write
+  // on a plain connection (the head, a chunk's header, data and line end leave in one system
+  // call); through TLS one write per buffer, as for responses (see write_head_and_piece).
   template <class UpStream>
-  asio::awaitable<error_code> send_output(BodyTransform& transform, UpStream& up) {
+  asio::awaitable<error_code> send_output(BodyTransform& transform, UpStream& up, std::string_view head) {
     error_code failed;
-    const auto& output = transform.take_output();
+    const auto& released = transform.take_output();
+    send_list_.clear();
+    if (!head.empty()) send_list_.push_back(asio::buffer(head));
+    send_list_.insert(send_list_.end(), released.begin(), released.end());
     if constexpr (std::is_same_v<UpStream, plain_stream>) {
-      if (!output.empty()) {
+      if (!send_list_.empty()) {
         lowest(up).expires_after(cfg_->upstream.read_timeout);
-        auto [wec, wn] = co_await asio::async_write(up, output, use_nothrow);
+        auto [wec, wn] = co_await asio::async_write(up, send_list_, use_nothrow);
         failed = wec;
       }
     } else {
-      for (const auto& out : output) {
+      for (const auto& out : send_list_) {
         lowest(up).expires_after(cfg_->upstream.read_timeout);
         auto [wec, wn] = co_await asio::async_write(up, out, use_nothrow);
         if (wec) {

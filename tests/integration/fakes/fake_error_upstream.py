@@ -18,6 +18,9 @@ What it does depends on the object key's first path segment (path-style /bucket/
                      on the same connection is read up to its head and the connection closed
                      without an answer, as a server does with an idle keep-alive connection
                      it has just timed out
+    reset-reused/... every request is answered 200 as drop-reused's first one, and then the
+                     connection is reset (SO_LINGER 0): the proxy's pooled copy of it is dead
+                     before its next use, and a write on it fails at once
     anything else    200 (the proxy's readiness probe lands here)
 
 Each request is one JSON line in FILE: {"method", "path", "conn_seq" (1 for the first
@@ -29,6 +32,7 @@ import json
 import os
 import socket
 import socketserver
+import struct
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler
@@ -123,13 +127,19 @@ class Handler(BaseHTTPRequestHandler):
             self.answer(status, error_xml(code, message, self.path), [("Content-Type", "application/xml")])
             return
         self.record(200, n, md5)
-        if self.command == "GET" and kind == "drop-reused":
+        if kind == "reset-reused":
+            self.close_connection = True
+        if self.command == "GET" and kind in ("drop-reused", "reset-reused"):
             self.answer(200, b"fake object " + self.path.encode(), [("Content-Type", "application/octet-stream")])
         elif self.command == "GET":
             self.answer(200, b'<?xml version="1.0" encoding="UTF-8"?><ListAllMyBucketsResult><Buckets/>'
                              b"</ListAllMyBucketsResult>", [("Content-Type", "application/xml")])
         else:
             self.answer(200, b"", [("ETag", f'"{md5}"')])
+        if kind == "reset-reused":
+            # No Connection: close: the proxy keeps the connection, and the reset follows.
+            self.wfile.flush()
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = serve
 

@@ -748,6 +748,37 @@ def fake_faults(r, env):
         s.keeps_serving()
 
 
+    # A pooled connection the upstream reset after its last answer: the write carrying the
+    # next request's head (with its body's first piece) fails before the upstream takes a
+    # byte, and the request goes again, whole, on a fresh connection.
+    key = "reset-reused/put"
+    body = os.urandom(SMALL)
+    s = Scenario(r, env, "upstream_reset_reused_connection_put", p, key, body, pooled=True)
+    url, h = env.hex_put(p, key, body)
+
+    def reset_put():
+        url_warm, h_warm = env.get(p, "reset-reused/warm-put")
+        o = exchange(url_warm, "GET", h_warm)
+        if o.status != 200:
+            raise Failed(f"the warm-up GET got {o!r}")
+        return exchange(url, "PUT", h, body)
+    if s.run(reset_put):
+        s.client_gets(200)
+        s.audit(event="request", level="info", status=200)
+
+        def landed_once_whole():
+            got = fake_requests(env, s.key)
+            want = hashlib.md5(body).hexdigest()
+            expect(len(got) == 1 and got[0]["outcome"] == 200 and got[0]["conn_seq"] == 1,
+                   f"upstream saw {[(x['outcome'], x['conn_seq']) for x in got]}, expected one request "
+                   "on a new connection")
+            expect(got[0]["body_bytes"] == len(body) and got[0]["body_md5"] == want,
+                   f"the upstream got {got[0]['body_bytes']} bytes (md5 {got[0]['body_md5']}), "
+                   f"not the {len(body)} sent (md5 {want})")
+        r.check(f"{s.name}/landed_once_whole", landed_once_whole)
+        s.no_leak()
+        s.keeps_serving()
+
 # --- 5. clients vanishing mid-upload
 def client_cuts(r, env):
     p = env.stall

@@ -5,9 +5,9 @@
 # upstream connection or file descriptor is left behind. Faults: an upstream refusing
 # connections; the RGW behind a relay (lib/fault_relay.py) that resets mid-request-body or
 # cuts the answer in its head or body; the RGW stopped (SIGSTOP) past upstream.read_timeout
-# mid-upload and before answering a GET; a fake answering 500/503 or dropping a reused
-# connection (fakes/fake_error_upstream.py: the proxy retries at most once, and only when no
-# body byte was sent); clients vanishing mid-upload in three payload modes; slowloris
+# mid-upload and before answering a GET; a fake answering 500/503, or dropping or resetting
+# a reused connection (fakes/fake_error_upstream.py: the proxy retries at most once, and only
+# when no body byte was taken); clients vanishing mid-upload in three payload modes; slowloris
 # (Debian's slowhttptest, slow headers and slow bodies) beside normal traffic. TLS upstream
 # with a wrong certificate is the transport suite's.
 # Contract (env in, PASS/FAIL/SKIP lines out, exit 0): tests/integration/README.md, "Suites".
