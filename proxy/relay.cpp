@@ -533,7 +533,8 @@ class Session {
     const bool head_with_body = plan.has_body && !expect_continue && !verify_first;
     if (!head_with_body) {
       up_tcp.expires_after(cfg_->upstream.read_timeout);
-      if (auto [ec, n] = co_await asio::async_write(up, asio::buffer(head), use_nothrow); ec) {
+      const asio::const_buffer head_buffer = asio::buffer(head);
+      if (auto [ec, n] = co_await write_all(up, head_buffer); ec) {
         if (stale(ec)) co_return Attempt::retry_on_fresh_connection;
         const Failure failure = upstream_failure(ec);
         co_await answer_error(x, failure);
@@ -741,7 +742,7 @@ class Session {
     if constexpr (std::is_same_v<UpStream, plain_stream>) {
       if (!send_list_.empty()) {
         lowest(up).expires_after(cfg_->upstream.read_timeout);
-        auto [wec, wn] = co_await asio::async_write(up, send_list_, use_nothrow);
+        auto [wec, wn] = co_await write_all(up, send_list_);
         failed = wec;
       }
     } else {
@@ -812,6 +813,29 @@ class Session {
     plan.upstream_reusable = upstream_keep_alive && up_buffer.size() == 0 && x.keep_alive;
   }
 
+  // Writes all of `buffers`. On a plain connection what the socket takes at once leaves
+  // without waiting: no timer armed and cancelled, no trip through the event loop (a small
+  // answer or request nearly always fits the socket's send buffer). The rest, if any, goes
+  // through the stream's async_write, under the timeout the caller set on the stream.
+  template <class Stream, class Buffers>
+  static asio::awaitable<std::tuple<error_code, std::size_t>> write_all(Stream& stream, const Buffers& buffers) {
+    if constexpr (std::is_same_v<Stream, plain_stream>) {
+      auto& socket = stream.socket();
+      error_code ec;
+      if (!socket.non_blocking()) socket.non_blocking(true, ec);
+      const std::size_t total = asio::buffer_size(buffers);
+      const std::size_t sent = ec ? 0 : socket.write_some(buffers, ec);
+      if (!ec && sent == total) co_return std::tuple{ec, sent};
+      if (ec && ec != asio::error::would_block && ec != asio::error::try_again) co_return std::tuple{ec, sent};
+      beast::buffers_suffix<Buffers> rest(buffers);
+      rest.consume(sent);
+      auto [wec, wn] = co_await asio::async_write(stream, rest, use_nothrow);
+      co_return std::tuple{wec, sent + wn};
+    } else {
+      co_return co_await asio::async_write(stream, buffers, use_nothrow);
+    }
+  }
+
   // The head (if not yet sent) and a piece of the body: one gather write on a plain
   // connection. Through TLS two writes: Beast's TLS stream was measured to complete an
   // async_write of [head, 64 KiB piece] after the head alone.
@@ -819,7 +843,7 @@ class Session {
                                                                            asio::const_buffer body) {
     if constexpr (std::is_same_v<ClientStream, plain_stream>) {
       const std::array<asio::const_buffer, 2> out{asio::buffer(head), body};
-      co_return co_await asio::async_write(client_, out, use_nothrow);
+      co_return co_await write_all(client_, out);
     } else {
       if (!head.empty()) {
         auto [ec, n] = co_await asio::async_write(client_, asio::buffer(head), use_nothrow);
