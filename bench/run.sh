@@ -412,27 +412,42 @@ check_put() {
 }
 
 # --- large transfers, one stream each ----------------------------------------------------
+# The CPU ticks so far of the server a TARGET's transfer goes through (the origin itself for
+# direct) and of the origin behind it (0 for direct): what one large transfer costs each.
+path_ticks() {  # TARGET
+  local server origin
+  server=$(server_of "$1")
+  origin=$(server_of direct)
+  # shellcheck disable=SC2046
+  echo "$(cpu_ticks $(server_pids "$server")) $(if [ "$server" = "$origin" ]; then echo 0; else
+    cpu_ticks $(server_pids "$origin"); fi)"
+}
+
 download() {  # SECTION TARGET RUN
-  local code size total
+  local code size total s0 o0 s1 o1
+  read -r s0 o0 < <(path_ticks "$2")
   read -r code size total < <(curl -s -o /dev/null --max-time "$CURL_MAX_TIME" \
     -w '%{http_code} %{size_download} %{time_total}\n' "$(presigned "$2" large)")
+  read -r s1 o1 < <(path_ticks "$2")
   if [ "$code" != 200 ] || [ "$size" != "$LARGE_BYTES" ]; then
     fail "large GET via $2 ($PHASE): HTTP $code, $size bytes"
     return
   fi
-  record "$1 $2 run=$3 bytes=$LARGE_BYTES time_s=$total"
+  record "$1 $2 run=$3 bytes=$LARGE_BYTES time_s=$total cpu_ticks=$((s1 - s0)) origin_ticks=$((o1 - o0))"
 }
 
 upload() {  # SECTION TARGET RUN BODY HEADERS KEY
-  local code size total out=$RES/$1-$2-$3.body
+  local code size total s0 o0 s1 o1 out=$RES/$1-$2-$3.body
+  read -r s0 o0 < <(path_ticks "$2")
   read -r code size total < <(curl -s -o "$out" --max-time "$CURL_MAX_TIME" \
     -w '%{http_code} %{size_upload} %{time_total}\n' -H @"$5" -T "$4" "$(put_url_of "$2" "$6")")
+  read -r s1 o1 < <(path_ticks "$2")
   if ! is_2xx "$code" || [ "$size" != "$(stat -c %s "$4")" ]; then
     fail "$1 via $2 ($PHASE): HTTP $code, $size bytes sent (see $out)"
     return
   fi
   # The rate is of the object's bytes, whatever the encoding on the wire.
-  record "$1 $2 run=$3 bytes=$LARGE_BYTES wire_bytes=$size time_s=$total"
+  record "$1 $2 run=$3 bytes=$LARGE_BYTES wire_bytes=$size time_s=$total cpu_ticks=$((s1 - s0)) origin_ticks=$((o1 - o0))"
 }
 # The static origin's sink stores nothing; the RGW's garbage needs collecting (below).
 gc_now() { :; }

@@ -92,6 +92,13 @@ class Bench:
             return None
         return statistics.median(float(f["bytes"]) / float(f["time_s"]) / MIB for f in runs)
 
+    def median_cpu_s(self, sec, target, key):
+        """The median over runs of one large transfer's CPU seconds in `key`'s processes."""
+        runs = [f for f in self.by.get(sec, {}).get(target, []) if key in f]
+        if not runs:
+            return None
+        return statistics.median(int(f[key]) / float(self.env.get("clk_tck", 100)) for f in runs)
+
     def cpu_us_per_request(self, sec, target):
         """CPU time over all rounds / requests over all rounds."""
         runs = self.rounds(sec, target)
@@ -217,7 +224,8 @@ def verdicts(b):
 def details(b):
     p = b.lines.append
     p("")
-    p("Details (direct = the origin itself; CPU = the server's user+system time per request)")
+    p("Details (direct = the origin itself; CPU = the server's user+system time per request, or per\n"
+      "transfer for the large ones, where the origin's behind it is given too)")
     titles = {"get1k": "GetObject 1 KiB", "put1k": "PutObject 1 KiB hex", "put1m": "PutObject 1 MiB hex",
               "rgw_get1k": "RGW GetObject 1 KiB", "rgw_put1k": "RGW PutObject 1 KiB hex"}
     for sec, title in titles.items():
@@ -267,9 +275,13 @@ def details(b):
         direct = b.median_mib_s(sec, "direct")
         for t in rows:
             v = b.median_mib_s(sec, t)
-            b.details[sec][t] = {"mib_s": v, "runs": len(rows[t])}
+            server_s, origin_s = b.median_cpu_s(sec, t, "cpu_ticks"), b.median_cpu_s(sec, t, "origin_ticks")
+            b.details[sec][t] = {"mib_s": v, "runs": len(rows[t]), "server_cpu_s": server_s, "origin_cpu_s": origin_s}
             rel = f"  {v / direct:.2f} of direct" if direct and t != "direct" else ""
-            p(f"    {t:<8} {v:9.0f} MiB/s  ({len(rows[t])} runs){rel}")
+            cpu = ""
+            if server_s is not None:
+                cpu = f"; CPU {server_s:.2f} s" + (f" + origin {origin_s:.2f} s" if t != "direct" else " (the origin)")
+            p(f"    {t:<8} {v:9.0f} MiB/s  ({len(rows[t])} runs){rel}{cpu}")
 
     p("  memory (VmRSS; nginx = master + workers)")
     for t, v in b.by.get("idle", {}).items():
