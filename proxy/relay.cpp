@@ -486,9 +486,12 @@ class Session {
   asio::awaitable<void> exchange_with_upstream(Exchange& x, beast::flat_buffer& buffer, RequestParser& parser,
                                                const sigv4::Verified& verified, ForwardPlan& plan) {
     // A pooled connection the upstream closed while idle fails on first use; such a failure
-    // before any body byte moved is retried once on a fresh connection.
+    // before any body byte moved is retried once on a new connection, never on another
+    // pooled one: that could be as dead, and a second stale failure would leave the client
+    // without an answer.
     for (int tries = 0; tries < 2; ++tries) {
-      auto [cec, conn] = co_await w_.pool.acquire(plan.host);
+      const bool fresh = tries > 0;
+      auto [cec, conn] = co_await w_.pool.acquire(plan.host, fresh);
       if (cec) {
         const Failure unreachable = upstream_failure(cec);
         co_return co_await answer_error(x, unreachable);
@@ -565,8 +568,8 @@ class Session {
       const std::string_view unsent_head = head_with_body ? std::string_view(head) : std::string_view();
       body = co_await relay_body(x, buffer, parser, verified, plan, up, unsent_head);
     }
-    // A pooled connection the upstream had closed refused the head: nothing reached it, and
-    // the body's first piece goes again, with the head, on a fresh connection.
+    // A pooled connection the upstream had closed failed the write carrying the head: the
+    // request cannot complete on it, and it goes again, first piece included, on a new one.
     if (body.head_not_taken && stale(body.upstream_ec)) co_return Attempt::retry_on_fresh_connection;
     x.rec.bytes_in = body.decoded_bytes;
     if (body.failure) {

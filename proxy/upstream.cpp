@@ -75,10 +75,11 @@ void UpstreamPool::cancel_all() {
   for (auto* conn : in_use_) close_socket(*conn);
 }
 
-asio::awaitable<std::pair<error_code, UpstreamConnectionPtr>> UpstreamPool::acquire(const std::string& host) {
+asio::awaitable<std::pair<error_code, UpstreamConnectionPtr>> UpstreamPool::acquire(const std::string& host,
+                                                                                bool fresh) {
   if (cancelled_) co_return std::pair{error_code(asio::error::operation_aborted), UpstreamConnectionPtr{}};
   const auto now = std::chrono::steady_clock::now();
-  while (!idle_.empty()) {
+  while (!fresh && !idle_.empty()) {
     // Most recently used first: it is the least likely to have been closed.
     auto conn = std::move(idle_.back());
     idle_.pop_back();

@@ -48,8 +48,10 @@ class UpstreamPool {
   UpstreamPool(const UpstreamPool&) = delete;
   UpstreamPool& operator=(const UpstreamPool&) = delete;
 
-  // An idle connection to `host` if one is alive, else a new one (resolve, connect, TLS handshake).
-  asio::awaitable<std::pair<error_code, UpstreamConnectionPtr>> acquire(const std::string& host);
+  // An idle connection to `host` if one is alive, else a new one (resolve, connect, TLS
+  // handshake). `fresh`: always a new one (a retry after a pooled connection turned out dead:
+  // the others may be as dead, after the upstream restarted).
+  asio::awaitable<std::pair<error_code, UpstreamConnectionPtr>> acquire(const std::string& host, bool fresh = false);
   // Returns a connection whose last exchange completed cleanly and may be reused.
   void release(UpstreamConnectionPtr conn);
   // Drops a connection that must not be reused (error, aborted request, Connection: close).

@@ -150,6 +150,26 @@ TEST(UpstreamPool, LiveIdleConnectionIsKeptAndReused) {
   EXPECT_EQ(s.metric("s3_acl_proxy_upstream_idle_closed_total"), "0");
 }
 
+TEST(UpstreamPool, AFreshAcquireOpensANewConnectionAndLeavesTheIdleOne) {
+  PoolSetup s(AfterAnswer::keep_open);
+  ASSERT_EQ(s.head(), 200u);
+  ASSERT_EQ(s.pool.idle_count(), 1u);
+  UpstreamConnectionPtr conn;
+  bool done = false;
+  const std::string host = s.upstream.host_header;
+  asio::co_spawn(s.ioc, s.pool.acquire(host, true),
+                 [&](std::exception_ptr, std::pair<error_code, UpstreamConnectionPtr> r) {
+                   EXPECT_FALSE(r.first) << r.first.message();
+                   conn = std::move(r.second);
+                   done = true;
+                 });
+  ASSERT_TRUE(s.run_until([&] { return done && s.fake.connections == 2; }));
+  ASSERT_TRUE(conn);
+  EXPECT_FALSE(conn->reused);
+  EXPECT_EQ(s.pool.idle_count(), 1u) << "the idle connection stays for a later request";
+  s.pool.discard(std::move(conn));
+}
+
 TEST(UpstreamPool, CancelAllRefusesNewConnections) {
   PoolSetup s(AfterAnswer::keep_open);
   ASSERT_EQ(s.head(), 200u);

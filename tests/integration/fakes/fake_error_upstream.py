@@ -20,7 +20,9 @@ What it does depends on the object key's first path segment (path-style /bucket/
                      it has just timed out
     reset-reused/... every request is answered 200 as drop-reused's first one, and then the
                      connection is reset (SO_LINGER 0): the proxy's pooled copy of it is dead
-                     before its next use, and a write on it fails at once
+                     before its next use, and a write on it fails at once; a key starting
+                     with `slow-` is answered after SLOW_S, so that requests sent together
+                     each take a connection of their own
     anything else    200 (the proxy's readiness probe lands here)
 
 Each request is one JSON line in FILE: {"method", "path", "conn_seq" (1 for the first
@@ -35,6 +37,7 @@ import socketserver
 import struct
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler
 
 sys.dont_write_bytecode = True
@@ -45,6 +48,8 @@ ERRORS = {500: ("InternalError", "We encountered an internal error. Please try a
           503: ("SlowDown", "Please reduce your request rate.")}
 # How long an early answer waits for the rest of the request body before closing.
 LINGER_S = 5.0
+# How long a reset-reused/slow-... request waits before its answer.
+SLOW_S = 0.3
 record_lock = threading.Lock()
 
 
@@ -129,6 +134,8 @@ class Handler(BaseHTTPRequestHandler):
         self.record(200, n, md5)
         if kind == "reset-reused":
             self.close_connection = True
+            if self.path.split("?", 1)[0].split("/")[3].startswith("slow-"):
+                time.sleep(SLOW_S)
         if self.command == "GET" and kind in ("drop-reused", "reset-reused"):
             self.answer(200, b"fake object " + self.path.encode(), [("Content-Type", "application/octet-stream")])
         elif self.command == "GET":

@@ -779,6 +779,41 @@ def fake_faults(r, env):
         s.no_leak()
         s.keeps_serving()
 
+    # Two pooled connections the upstream reset, as after a restart: the retry takes a new
+    # connection, never the other dead one (two stale failures used to leave the client
+    # without an answer).
+    key = "reset-reused/put-two-dead"
+    body = os.urandom(SMALL)
+    s = Scenario(r, env, "upstream_reset_two_reused_connections_put", p, key, body, pooled=True)
+    url, h = env.hex_put(p, key, body)
+
+    def two_dead_put():
+        warmed = []
+
+        def warm_one(tag):
+            u, hh = env.get(p, f"reset-reused/slow-warm-{tag}")
+            warmed.append(exchange(u, "GET", hh))
+        threads = [threading.Thread(target=warm_one, args=(tag,)) for tag in ("a", "b")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if [o.status for o in warmed] != [200, 200]:
+            raise Failed(f"the warm-up GETs got {warmed!r}")
+        return exchange(url, "PUT", h, body)
+    if s.run(two_dead_put):
+        s.client_gets(200)
+        s.audit(event="request", level="info", status=200)
+
+        def landed_once_whole():
+            got = fake_requests(env, s.key)
+            want = hashlib.md5(body).hexdigest()
+            expect(len(got) == 1 and got[0]["body_bytes"] == len(body) and got[0]["body_md5"] == want,
+                   f"upstream saw {[(x['outcome'], x['body_bytes']) for x in got]}, expected the whole body once")
+        r.check(f"{s.name}/landed_once_whole", landed_once_whole)
+        s.no_leak()
+        s.keeps_serving()
+
 # --- 5. clients vanishing mid-upload
 def client_cuts(r, env):
     p = env.stall
