@@ -13,8 +13,9 @@ namespace s3proxy {
 namespace {
 
 // An idle upstream connection older than this is closed rather than reused: servers
-// drop idle keep-alive connections (AWS after about 20 s, RGW's beast after 30 s by
-// default), and a request sent into a closing connection fails for no reason.
+// drop idle keep-alive connections (AWS after about 20 s, RGW's beast frontend after its
+// request_timeout_ms, 65 s by default), and a request sent into a closing connection fails
+// for no reason.
 constexpr std::chrono::seconds kMaxIdleAge{15};
 // A connection idle longer than this is checked for a close (one recv) before it is reused.
 // One returned moments ago is not: a server closes a keep-alive connection after seconds of
