@@ -256,27 +256,8 @@ void classify_outcome(AuditRecord& rec, bool is_write, bool auth_failed) {
 }
 
 std::string format_timestamp(std::chrono::system_clock::time_point ts) {
-  using namespace std::chrono;
-  const auto ms = floor<milliseconds>(ts);
-  const auto day = floor<days>(ms);
-  const year_month_day ymd{day};
-  const hh_mm_ss hms{ms - day};
   std::string out(24, '\0');  // 2026-11-23T18:15:00.123Z
-  char* p = out.data();
-  p = text::put_digits(p, static_cast<unsigned>(static_cast<int>(ymd.year())), 4);
-  *p++ = '-';
-  p = text::put_digits(p, static_cast<unsigned>(ymd.month()), 2);
-  *p++ = '-';
-  p = text::put_digits(p, static_cast<unsigned>(ymd.day()), 2);
-  *p++ = 'T';
-  p = text::put_digits(p, static_cast<unsigned>(hms.hours().count()), 2);
-  *p++ = ':';
-  p = text::put_digits(p, static_cast<unsigned>(hms.minutes().count()), 2);
-  *p++ = ':';
-  p = text::put_digits(p, static_cast<unsigned>(hms.seconds().count()), 2);
-  *p++ = '.';
-  p = text::put_digits(p, static_cast<unsigned>(hms.subseconds().count()), 3);
-  *p = 'Z';
+  text::put_utc(out.data(), std::chrono::floor<std::chrono::milliseconds>(ts), '-', ':', true);
   return out;
 }
 

@@ -488,21 +488,8 @@ std::string signature_hex(const crypto::Digest& key, std::string_view string_to_
 }
 
 std::string amz_date(system_clock::time_point t) {
-  using namespace std::chrono;
-  const auto secs = floor<seconds>(t);
-  const auto day = floor<days>(secs);
-  const year_month_day ymd{day};
-  const hh_mm_ss hms{secs - day};
   std::string out(16, '\0');  // 20130524T000000Z
-  char* p = out.data();
-  p = text::put_digits(p, static_cast<unsigned>(static_cast<int>(ymd.year())), 4);
-  p = text::put_digits(p, static_cast<unsigned>(ymd.month()), 2);
-  p = text::put_digits(p, static_cast<unsigned>(ymd.day()), 2);
-  *p++ = 'T';
-  p = text::put_digits(p, static_cast<unsigned>(hms.hours().count()), 2);
-  p = text::put_digits(p, static_cast<unsigned>(hms.minutes().count()), 2);
-  p = text::put_digits(p, static_cast<unsigned>(hms.seconds().count()), 2);
-  *p = 'Z';
+  text::put_utc(out.data(), std::chrono::floor<std::chrono::seconds>(t), '\0', '\0', false);
   return out;
 }
 

@@ -58,4 +58,23 @@ bool is_digits(std::string_view s) {
 
 bool is_hex_digit(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
 
+char* put_utc(char* out, std::chrono::sys_time<std::chrono::milliseconds> when, char d, char t, bool millis) {
+  using namespace std::chrono;
+  const auto day = floor<days>(when);
+  const year_month_day ymd{day};
+  const hh_mm_ss hms{when - day};
+  const auto field = [&out](unsigned value, int width, char separator) {
+    out = put_digits(out, value, width);
+    if (separator != '\0') *out++ = separator;
+  };
+  field(static_cast<unsigned>(static_cast<int>(ymd.year())), 4, d);
+  field(static_cast<unsigned>(ymd.month()), 2, d);
+  field(static_cast<unsigned>(ymd.day()), 2, 'T');
+  field(static_cast<unsigned>(hms.hours().count()), 2, t);
+  field(static_cast<unsigned>(hms.minutes().count()), 2, t);
+  field(static_cast<unsigned>(hms.seconds().count()), 2, millis ? '.' : 'Z');
+  if (millis) field(static_cast<unsigned>(hms.subseconds().count()), 3, 'Z');
+  return out;
+}
+
 }  // namespace s3proxy::text

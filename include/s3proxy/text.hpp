@@ -1,6 +1,7 @@
 #pragma once
 // ASCII text helpers shared by every module: HTTP names and S3 tokens are ASCII and
 // compared without regard to case, never by locale.
+#include <chrono>
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -44,5 +45,10 @@ inline char* put_digits(char* out, unsigned value, int width) {
   }
   return out + width;
 }
+
+// Writes a UTC date and time as YYYY<d>MM<d>DDTHH<t>MM<t>SS, then ".mmm" when `millis`
+// (0-999) is given, then "Z"; `d` and `t` are the separators, '\0' for none. Returns the
+// end; `out` needs room for 24 bytes.
+char* put_utc(char* out, std::chrono::sys_time<std::chrono::milliseconds> when, char d, char t, bool millis);
 
 }  // namespace s3proxy::text
