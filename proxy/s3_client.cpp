@@ -145,16 +145,17 @@ S3Client::S3Client(UpstreamPool& pool, const UpstreamConfig& cfg, Clock now)
 asio::awaitable<S3Response> S3Client::send(S3ClientRequest req) {
   for (int attempt_no = 0;; ++attempt_no) {
     bool retryable = false;
-    S3Response r = co_await attempt(req, retryable);
+    // A retry opens a new connection: after an upstream restart every pooled one may be dead.
+    S3Response r = co_await attempt(req, attempt_no > 0, retryable);
     if (!retryable || attempt_no >= kMaxStaleConnectionRetries) co_return r;
   }
 }
 
-asio::awaitable<S3Response> S3Client::attempt(const S3ClientRequest& req, bool& retryable) {
+asio::awaitable<S3Response> S3Client::attempt(const S3ClientRequest& req, bool fresh, bool& retryable) {
   S3Response out;
   const std::shared_ptr<const UpstreamConfig> cfg = upstream_();  // held to the end of the exchange
   const PreparedRequest prepared = prepare_request(req, *cfg, now_());
-  auto [aec, conn] = co_await pool_.acquire(prepared.host);
+  auto [aec, conn] = co_await pool_.acquire(prepared.host, fresh);
   if (aec) {
     out.transport = aec;
     co_return out;

@@ -103,7 +103,7 @@ class S3Client {
   void on_answer(std::function<void()> observer) { on_answer_ = std::move(observer); }
 
  private:
-  asio::awaitable<S3Response> attempt(const S3ClientRequest& req, bool& retryable);
+  asio::awaitable<S3Response> attempt(const S3ClientRequest& req, bool fresh, bool& retryable);
 
   UpstreamPool& pool_;
   UpstreamSource upstream_;

@@ -16,8 +16,10 @@ namespace {
 using namespace std::chrono_literals;
 
 // Answers each request on a connection with 200 and keep-alive, then does `after` to the
-// connection: nothing (keeps it open), closes it, or sends bytes nobody asked for.
-enum class AfterAnswer { keep_open, close_after_a_moment, send_stray_bytes };
+// connection: nothing (keeps it open), closes it, sends bytes nobody asked for, or keeps it
+// open and resets it when a second request arrives on it (a server restarted while the
+// connection sat idle: the write goes out, the answer is a reset).
+enum class AfterAnswer { keep_open, close_after_a_moment, send_stray_bytes, reset_the_next_request };
 
 class FakeUpstream {
  public:
@@ -39,15 +41,19 @@ class FakeUpstream {
   }
   asio::awaitable<void> serve(tcp::socket socket) {
     beast::flat_buffer buffer;
-    for (;;) {
+    for (int served = 0;; ++served) {
       http::request<http::string_body> req;
       auto [ec, n] = co_await http::async_read(socket, buffer, req, use_nothrow);
       if (ec) co_return;
+      if (after_ == AfterAnswer::reset_the_next_request && served > 0) {
+        socket.set_option(asio::socket_base::linger(true, 0));
+        co_return;
+      }
       http::response<http::string_body> res{http::status::ok, 11};
       res.keep_alive(true);
       res.prepare_payload();
       co_await http::async_write(socket, res, use_nothrow);
-      if (after_ == AfterAnswer::keep_open) continue;
+      if (after_ == AfterAnswer::keep_open || after_ == AfterAnswer::reset_the_next_request) continue;
       asio::steady_timer pause(socket.get_executor(), 50ms);
       co_await pause.async_wait(use_nothrow);
       if (after_ == AfterAnswer::send_stray_bytes) {
@@ -168,6 +174,23 @@ TEST(UpstreamPool, AFreshAcquireOpensANewConnectionAndLeavesTheIdleOne) {
   EXPECT_FALSE(conn->reused);
   EXPECT_EQ(s.pool.idle_count(), 1u) << "the idle connection stays for a later request";
   s.pool.discard(std::move(conn));
+}
+
+TEST(UpstreamPool, ClientRetriesAStaleConnectionOnAFreshOneNotAnotherPooledOne) {
+  PoolSetup s(AfterAnswer::reset_the_next_request);
+  // Three requests at once leave three idle connections, each reset on its next request:
+  // more dead connections than the client retries.
+  int answered = 0;
+  for (int i = 0; i < 3; ++i)
+    asio::co_spawn(s.ioc, s.client.head_bucket(s.bucket), [&](std::exception_ptr, S3Response r) {
+      EXPECT_EQ(r.status, 200u);
+      ++answered;
+    });
+  ASSERT_TRUE(s.run_until([&] { return answered == 3; }));
+  ASSERT_EQ(s.pool.idle_count(), 3u);
+  ASSERT_EQ(s.fake.connections, 3);
+  EXPECT_EQ(s.head(), 200u) << "a retry after a reset must not take another dead pooled connection";
+  EXPECT_EQ(s.fake.connections, 4);
 }
 
 TEST(UpstreamPool, CancelAllRefusesNewConnections) {
