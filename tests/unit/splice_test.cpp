@@ -1,5 +1,7 @@
 #include "s3proxy/splice.hpp"
 
+#include "loopback.hpp"
+
 #include <gtest/gtest.h>
 
 #include <string>
@@ -15,39 +17,17 @@ struct Sockets {
   tcp::socket sender{ioc}, from{ioc}, to{ioc}, receiver{ioc};
 
   Sockets() {
-    connect_pair(sender, from);
-    connect_pair(to, receiver);
-  }
-
-  void connect_pair(tcp::socket& a, tcp::socket& b) {
-    tcp::acceptor acceptor(ioc, {asio::ip::make_address("127.0.0.1"), 0});
-    a.connect(acceptor.local_endpoint());
-    acceptor.accept(b);
+    loopback::connect(sender, from);
+    loopback::connect(to, receiver);
   }
 
   SpliceResult run(std::uint64_t length, SpliceTimeouts timeouts = {5s, 5s}) {
-    SpliceResult result;
-    asio::co_spawn(ioc, splice_bytes(from, to, length, timeouts), [&](std::exception_ptr e, SpliceResult r) {
-      if (e) std::rethrow_exception(e);
-      result = r;
-    });
-    ioc.run();
-    ioc.restart();
-    return result;
+    return loopback::run_to_result(ioc, splice_bytes(from, to, length, timeouts));
   }
-
-  std::string receive(std::size_t n) {
-    std::string out(n, '\0');
-    asio::read(receiver, asio::buffer(out));
-    return out;
-  }
+  std::string receive(std::size_t n) { return loopback::receive(receiver, n); }
 };
 
-std::string pattern(std::size_t n) {
-  std::string s(n, '\0');
-  for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + (i * 7 + i / 251) % 26);
-  return s;
-}
+using loopback::pattern;
 
 TEST(Splice, MovesExactlyTheLengthAndLeavesWhatFollowsUnread) {
   Sockets s;

@@ -1,5 +1,7 @@
 #include "s3proxy/write_all.hpp"
 
+#include "loopback.hpp"
+
 #include <gtest/gtest.h>
 
 #include <string>
@@ -16,39 +18,16 @@ struct Pair {
   plain_stream stream{ioc};
   tcp::socket peer{ioc};
 
-  Pair() {
-    tcp::acceptor acceptor(ioc, {asio::ip::make_address("127.0.0.1"), 0});
-    stream.socket().connect(acceptor.local_endpoint());
-    acceptor.accept(peer);
-  }
+  Pair() { loopback::connect(stream.socket(), peer); }
 
   template <class Buffers>
   std::tuple<error_code, std::size_t> write(const Buffers& buffers) {
-    std::tuple<error_code, std::size_t> result;
-    bool done = false;
-    asio::co_spawn(ioc, write_all(stream, buffers), [&](std::exception_ptr e, std::tuple<error_code, std::size_t> r) {
-      if (e) std::rethrow_exception(e);
-      result = r;
-      done = true;
-    });
-    ioc.run();
-    ioc.restart();
-    EXPECT_TRUE(done);
-    return result;
+    return loopback::run_to_result(ioc, write_all(stream, buffers));
   }
-
-  std::string receive(std::size_t n) {
-    std::string out(n, '\0');
-    asio::read(peer, asio::buffer(out));
-    return out;
-  }
+  std::string receive(std::size_t n) { return loopback::receive(peer, n); }
 };
 
-std::string pattern(std::size_t n) {
-  std::string s(n, '\0');
-  for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + (i * 7 + i / 251) % 26);
-  return s;
-}
+using loopback::pattern;
 
 TEST(WriteAll, SendsAGatherOfSmallPiecesWhole) {
   Pair p;

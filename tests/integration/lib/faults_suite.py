@@ -637,6 +637,14 @@ def fake_requests(env, key):
     return out
 
 
+def carried_whole_body(record, body, what):
+    """The fake's record of one request shows exactly `body`: its length and its MD5."""
+    want = hashlib.md5(body).hexdigest()
+    expect(record["body_bytes"] == len(body) and record["body_md5"] == want,
+           f"{what} carried {record['body_bytes']} bytes (md5 {record['body_md5']}), "
+           f"not the {len(body)} sent (md5 {want})")
+
+
 def fake_faults(r, env):
     p = env.fake
 
@@ -739,10 +747,7 @@ def fake_faults(r, env):
             got = fake_requests(env, s.key)
             expect([x["outcome"] for x in got] == ["dropped", 200],
                    f"upstream saw {[x['outcome'] for x in got]}, expected the dropped request and one retry")
-            want = hashlib.md5(body).hexdigest()
-            expect(got[1]["body_bytes"] == len(body) and got[1]["body_md5"] == want,
-                   f"the retry carried {got[1]['body_bytes']} bytes (md5 {got[1]['body_md5']}), "
-                   f"not the {len(body)} sent (md5 {want})")
+            carried_whole_body(got[1], body, "the retry")
         r.check(f"{s.name}/retried_once_with_whole_body", retried_with_whole_body)
         s.no_leak()
         s.keeps_serving()
@@ -766,13 +771,10 @@ def fake_faults(r, env):
 
         def landed_once_whole():
             got = fake_requests(env, s.key)
-            want = hashlib.md5(body).hexdigest()
             expect(len(got) == 1 and got[0]["outcome"] == 200 and got[0]["conn_seq"] == 1,
                    f"upstream saw {[(x['outcome'], x['conn_seq']) for x in got]}, expected one request "
                    "on a new connection")
-            expect(got[0]["body_bytes"] == len(body) and got[0]["body_md5"] == want,
-                   f"the upstream got {got[0]['body_bytes']} bytes (md5 {got[0]['body_md5']}), "
-                   f"not the {len(body)} sent (md5 {want})")
+            carried_whole_body(got[0], body, "the upstream request")
         r.check(f"{s.name}/landed_once_whole", landed_once_whole)
         s.no_leak()
         s.keeps_serving()
