@@ -172,11 +172,11 @@ Digest hmac_sha256(std::string_view key, std::string_view data) {
 
 std::string hex(std::string_view bytes) {
   static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
+  std::string out(bytes.size() * 2, '\0');
+  char* w = out.data();
   for (unsigned char c : bytes) {
-    out.push_back(kDigits[c >> 4]);
-    out.push_back(kDigits[c & 0xf]);
+    *w++ = kDigits[c >> 4];
+    *w++ = kDigits[c & 0xf];
   }
   return out;
 }

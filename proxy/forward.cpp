@@ -49,12 +49,12 @@ bool is_presign_param(std::string_view decoded_name) {
 // parameters presigners hoist out of the headers (S3 applies x-amz-* query parameters).
 std::string forwarded_query(std::string_view raw_query, bool strip_acl, bool strip_checksums, bool strip_tagging) {
   std::string out;
+  std::string scratch;
   while (!raw_query.empty()) {
     auto amp = raw_query.find('&');
     auto pair = raw_query.substr(0, amp);
     auto name = pair.substr(0, pair.find('='));
-    auto decoded = uri::decode(name);
-    const std::string_view plain = decoded ? std::string_view(*decoded) : name;
+    const std::string_view plain = uri::decode(name, scratch).value_or(name);
     const bool checksum = strip_checksums && checksums::is_checksum_header(text::lower(plain));
     const bool tagging = strip_tagging && text::iequals(plain, "x-amz-tagging");
     if (!pair.empty() && !is_presign_param(plain) && !(strip_acl && is_acl_header(plain)) && !checksum && !tagging) {
@@ -71,11 +71,12 @@ std::string forwarded_query(std::string_view raw_query, bool strip_acl, bool str
 
 std::vector<std::pair<std::string, std::string>> acl_query_parameters(std::string_view raw_query) {
   std::vector<std::pair<std::string, std::string>> out;
+  std::string scratch;
   while (!raw_query.empty()) {
     auto amp = raw_query.find('&');
     auto pair = raw_query.substr(0, amp);
     auto eq = pair.find('=');
-    auto name = uri::decode(pair.substr(0, eq));
+    auto name = uri::decode(pair.substr(0, eq), scratch);
     if (name && is_acl_header(*name)) {
       auto value = eq == std::string_view::npos ? std::optional<std::string>("") : uri::decode(pair.substr(eq + 1));
       out.emplace_back(text::lower(*name), value.value_or(""));
@@ -104,11 +105,12 @@ std::optional<bool> upload_acl_is_public(const AclDecision& acl) {
 }
 
 std::optional<std::string> query_parameter(std::string_view raw_query, std::string_view name) {
+  std::string scratch;
   while (!raw_query.empty()) {
     const auto amp = raw_query.find('&');
     const auto pair = raw_query.substr(0, amp);
     const auto eq = pair.find('=');
-    if (auto decoded = uri::decode(pair.substr(0, eq)); decoded && *decoded == name) {
+    if (auto decoded = uri::decode(pair.substr(0, eq), scratch); decoded && *decoded == name) {
       if (eq == std::string_view::npos) return std::string();
       return uri::decode(pair.substr(eq + 1));
     }
@@ -375,14 +377,15 @@ Result<std::vector<checksums::Declared>> declared_checksums(const ForwardInput& 
   for (const auto& h : in.request.headers) fields.emplace_back(h.name, h.value);
   std::vector<std::pair<std::string, std::string>> params;
   std::string_view q = in.request.raw_query;
+  std::string scratch;
   while (!q.empty()) {
     const auto amp = q.find('&');
     const auto pair = q.substr(0, amp);
     const auto eq = pair.find('=');
-    auto name = uri::decode(pair.substr(0, eq));
-    if (name && text::lower(*name).starts_with("x-amz-checksum-")) {
+    const auto name = uri::decode(pair.substr(0, eq), scratch);
+    if (name && text::istarts_with(*name, "x-amz-checksum-")) {
       auto value = eq == std::string_view::npos ? std::optional<std::string>("") : uri::decode(pair.substr(eq + 1));
-      params.emplace_back(std::move(*name), value.value_or(""));
+      params.emplace_back(std::string(*name), value.value_or(""));
     }
     if (amp == std::string_view::npos) break;
     q.remove_prefix(amp + 1);

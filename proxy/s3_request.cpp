@@ -91,16 +91,18 @@ struct Subresources {
 // nullopt when a name or value does not decode.
 std::optional<Subresources> parse_subresources(std::string_view raw_query) {
   Subresources s;
+  std::string name_scratch, value_scratch;
   while (!raw_query.empty()) {
     const auto amp = raw_query.find('&');
     const std::string_view param = raw_query.substr(0, amp);
     raw_query = amp == std::string_view::npos ? std::string_view{} : raw_query.substr(amp + 1);
     const auto eq = param.find('=');
-    const auto decoded_name = uri::decode(param.substr(0, eq));
-    const auto decoded_value = eq == std::string_view::npos ? std::optional<std::string>("") : uri::decode(param.substr(eq + 1));
+    const auto decoded_name = uri::decode(param.substr(0, eq), name_scratch);
+    const auto decoded_value =
+        eq == std::string_view::npos ? std::optional<std::string_view>("") : uri::decode(param.substr(eq + 1), value_scratch);
     if (!decoded_name || !decoded_value) return std::nullopt;
-    const std::string& name = *decoded_name;
-    const std::string& value = *decoded_value;
+    const std::string_view name = *decoded_name;
+    const std::string_view value = *decoded_value;
     if (name == "acl") s.acl = true;
     else if (name == "uploads") s.uploads = true;
     else if (name == "uploadId") s.upload_id = true;

@@ -41,22 +41,17 @@ bool starts_with_lower(std::string_view any_case, std::string_view lower_prefix)
 
 bool is_blank(char c) { return c == ' ' || c == '\t'; }
 
-// Trimall of the SigV4 spec: outer blanks removed, inner runs folded to one space.
-std::string fold_blanks(std::string_view value) {
+// Trimall of the SigV4 spec, appended to `out`: outer blanks removed, each inner run of
+// blanks one space. Runs without blanks are copied whole.
+void append_folded(std::string& out, std::string_view value) {
   value = trim(value);
-  std::string out;
-  out.reserve(value.size());
-  bool in_run = false;
-  for (char c : value) {
-    if (is_blank(c)) {
-      in_run = true;
-      continue;
-    }
-    if (in_run) out.push_back(' ');
-    in_run = false;
-    out.push_back(c);
+  while (!value.empty()) {
+    const auto blank = value.find_first_of(" \t");
+    out.append(value.substr(0, blank));
+    if (blank == std::string_view::npos) break;
+    out.push_back(' ');
+    value.remove_prefix(value.find_first_not_of(" \t", blank));  // trimmed: a non-blank follows
   }
-  return out;
 }
 
 std::string echo(std::string_view client_value) { return text::bounded(client_value, kMaxEchoedValue); }
@@ -79,6 +74,7 @@ struct QueryParam {
 std::vector<QueryParam> parse_query(std::string_view raw_query) {
   std::vector<QueryParam> params;
   if (raw_query.empty()) return params;
+  params.reserve(static_cast<std::size_t>(std::count(raw_query.begin(), raw_query.end(), '&')) + 1);
   for (auto part : split(raw_query, '&')) {
     if (part.empty()) continue;
     auto eq = part.find('=');
@@ -328,7 +324,10 @@ std::string canonical_query_of(const std::vector<QueryParam>& params, bool drop_
       pairs.emplace_back(std::string(p.raw_name), std::string(p.raw_value));
   }
   std::sort(pairs.begin(), pairs.end());
+  std::size_t size = 0;
+  for (const auto& [name, value] : pairs) size += name.size() + value.size() + 2;
   std::string out;
+  out.reserve(size);
   for (const auto& [name, value] : pairs) {
     if (!out.empty()) out.push_back('&');
     out += name;
@@ -395,7 +394,7 @@ std::string canonical_headers(std::span<const Header> headers, std::span<const s
       if (!iequals_lower(h.name, name)) continue;
       if (!first) out.push_back(',');
       first = false;
-      out += fold_blanks(h.value);
+      append_folded(out, h.value);
     }
     out.push_back('\n');
   }

@@ -56,8 +56,6 @@ bool is_digits(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
-bool is_hex_digit(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
-
 char* put_utc(char* out, std::chrono::sys_time<std::chrono::milliseconds> when, char d, char t, bool millis) {
   using namespace std::chrono;
   const auto day = floor<days>(when);

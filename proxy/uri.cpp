@@ -2,14 +2,21 @@
 
 #include "s3proxy/text.hpp"
 
+#include <array>
+
 namespace s3proxy::uri {
 
 namespace {
 
-bool is_unreserved(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-         c == '.' || c == '~';
-}
+// One lookup per byte: which bytes stand for themselves in an encoded component.
+constexpr std::array<bool, 256> kUnreserved = [] {
+  std::array<bool, 256> t{};
+  for (int c = 'A'; c <= 'Z'; ++c) t[c] = true;
+  for (int c = 'a'; c <= 'z'; ++c) t[c] = true;
+  for (int c = '0'; c <= '9'; ++c) t[c] = true;
+  for (char c : {'-', '_', '.', '~'}) t[static_cast<unsigned char>(c)] = true;
+  return t;
+}();
 
 int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -21,36 +28,58 @@ int hex_value(char c) {
 
 std::string encode(std::string_view s, bool keep_slash) {
   static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(s.size());
+  const auto kept = [keep_slash](unsigned char c) { return kUnreserved[c] || (keep_slash && c == '/'); };
+  // Sized once, then written in place: an encoded key is built on every signed request.
+  std::size_t size = 0;
+  for (char c : s) size += kept(static_cast<unsigned char>(c)) ? 1 : 3;
+  std::string out(size, '\0');
+  char* w = out.data();
   for (char c : s) {
-    if (is_unreserved(c) || (keep_slash && c == '/')) {
-      out.push_back(c);
+    const auto b = static_cast<unsigned char>(c);
+    if (kept(b)) {
+      *w++ = c;
       continue;
     }
-    const auto b = static_cast<unsigned char>(c);
-    out.push_back('%');
-    out.push_back(kHex[b >> 4]);
-    out.push_back(kHex[b & 0xf]);
+    *w++ = '%';
+    *w++ = kHex[b >> 4];
+    *w++ = kHex[b & 0xf];
   }
   return out;
 }
+
+namespace {
+
+// Appends the decoding of `s` to `out`; false on a bad escape.
+bool decode_into(std::string_view s, std::string& out) {
+  std::size_t done = 0;
+  for (std::size_t escape = s.find('%'); escape != std::string_view::npos; escape = s.find('%', done)) {
+    out.append(s.substr(done, escape - done));  // the run before the escape, whole
+    if (escape + 2 >= s.size()) return false;  // truncated escape
+    const char hi = s[escape + 1];
+    const char lo = s[escape + 2];
+    if (!text::is_hex_digit(hi) || !text::is_hex_digit(lo)) return false;
+    out.push_back(static_cast<char>(hex_value(hi) * 16 + hex_value(lo)));
+    done = escape + 3;
+  }
+  out.append(s.substr(done));
+  return true;
+}
+
+}  // namespace
 
 std::optional<std::string> decode(std::string_view s) {
   if (s.find('%') == std::string_view::npos) return std::string(s);
   std::string out;
   out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '%') {
-      out.push_back(s[i]);
-      continue;
-    }
-    if (i + 2 >= s.size()) return std::nullopt;  // truncated escape
-    if (!text::is_hex_digit(s[i + 1]) || !text::is_hex_digit(s[i + 2])) return std::nullopt;
-    out.push_back(static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2])));
-    i += 2;
-  }
+  if (!decode_into(s, out)) return std::nullopt;
   return out;
+}
+
+std::optional<std::string_view> decode(std::string_view s, std::string& scratch) {
+  if (s.find('%') == std::string_view::npos) return s;
+  scratch.clear();
+  if (!decode_into(s, scratch)) return std::nullopt;
+  return std::string_view(scratch);
 }
 
 }  // namespace s3proxy::uri

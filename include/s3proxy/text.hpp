@@ -34,7 +34,9 @@ inline constexpr std::size_t kMaxEchoed = 128;
 std::string bounded(std::string_view client_value, std::size_t max = kMaxEchoed);
 
 bool is_digits(std::string_view s);
-bool is_hex_digit(char c);
+inline bool is_hex_digit(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
 
 // Writes the `width` lowest decimal digits of `value`, zero-padded, at `out` (timestamps
 // are formatted on every request: this is what snprintf and fmt spend a format parse on).

@@ -16,4 +16,9 @@ std::string encode(std::string_view s, bool keep_slash);
 // the request path refuses as InvalidURI rather than guessing what the client meant.
 std::optional<std::string> decode(std::string_view s);
 
+// The same decoding without a copy where there is nothing to decode: the result views `s`
+// itself when it holds no escape, else `scratch`, which it overwrites. For the loops that
+// read every query parameter of every request.
+std::optional<std::string_view> decode(std::string_view s, std::string& scratch);
+
 }  // namespace s3proxy::uri

@@ -354,6 +354,12 @@ TEST(CanonicalHeaders, TrimsAndFoldsInnerSpaces) {
   EXPECT_EQ(canonical_headers(h, names), "my-header:a b c\n");
 }
 
+TEST(CanonicalHeaders, ABlankValueIsEmptyAndTabsFoldLikeSpaces) {
+  std::vector<Header> h{{"A", " \t "}, {"B", "x\t\ty"}, {"C", "\tx"}};
+  std::vector<std::string> names{"a", "b", "c"};
+  EXPECT_EQ(canonical_headers(h, names), "a:\nb:x y\nc:x\n");
+}
+
 TEST(CanonicalHeaders, FollowsSignedNameOrder) {
   std::vector<Header> h{{"b", "2"}, {"a", "1"}};
   std::vector<std::string> names{"a", "b"};
