@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <charconv>
 #include <cmath>
 #include <condition_variable>
 #include <mutex>
@@ -289,9 +290,13 @@ std::string to_json_line(const AuditRecord& rec) {
     if (value) append_json_string(out, *value);
     else out.append("null");
   };
+  const auto digits = [&](std::uint64_t value) {
+    char buf[20];  // the digits of the largest uint64_t
+    out.append(buf, std::to_chars(buf, buf + sizeof buf, value).ptr);
+  };
   const auto num = [&](std::string_view name, std::uint64_t value) {
     key(name);
-    fmt::format_to(std::back_inserter(out), "{}", value);
+    digits(value);
   };
   out.push_back('{');
   str("ts", format_timestamp(rec.ts));
@@ -303,7 +308,7 @@ std::string to_json_line(const AuditRecord& rec) {
   str("key", rec.key);
   num("status", rec.status);
   key("upstream_status");
-  if (rec.upstream_status) fmt::format_to(std::back_inserter(out), "{}", *rec.upstream_status);
+  if (rec.upstream_status) digits(*rec.upstream_status);
   else out.append("null");
   opt_str("s3_code", rec.s3_code);
   opt_str("s3_message", rec.s3_message);
@@ -311,7 +316,8 @@ std::string to_json_line(const AuditRecord& rec) {
   out.append("{\"action\":");
   append_json_string(out, rec.acl_action);
   out.append(",\"headers\":");
-  append_json(out, acl_headers_object(rec.acl_headers));
+  if (rec.acl_headers.empty()) out.append("{}");
+  else append_json(out, acl_headers_object(rec.acl_headers));
   if (rec.acl_replaced) {
     out.append(",\"replaced\":");
     append_json_string(out, *rec.acl_replaced);

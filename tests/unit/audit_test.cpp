@@ -194,6 +194,17 @@ TEST(ToJsonLine, WritesDurationAsPlainDecimal) {
   EXPECT_NE(line.find(R"("duration_ms":12.346,)"), std::string::npos) << line;
 }
 
+TEST(ToJsonLine, WritesCountsInFullAsPlainIntegers) {
+  auto r = sample_record();
+  r.bytes_in = std::numeric_limits<std::uint64_t>::max();
+  r.bytes_out = 7;
+  r.status = 503;
+  r.upstream_status = 0;
+  const auto line = to_json_line(r);
+  EXPECT_NE(line.find(R"("status":503,"upstream_status":0,)"), std::string::npos) << line;
+  EXPECT_NE(line.find(R"("bytes_in":18446744073709551615,"bytes_out":7,)"), std::string::npos) << line;
+}
+
 TEST(ToJsonLine, WritesNonFiniteDurationAsNull) {
   auto r = sample_record();
   r.duration_ms = std::numeric_limits<double>::infinity();
