@@ -363,12 +363,17 @@ ForwardedHeaders forwarded_headers(const ForwardInput& in) {
 // Sorted by name, repeated names joined into one field so the canonical form is unambiguous.
 HeaderList sorted_and_merged(HeaderList headers) {
   std::stable_sort(headers.begin(), headers.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-  HeaderList merged;
-  for (auto& h : headers) {
-    if (!merged.empty() && merged.back().first == h.first) merged.back().second += "," + h.second;
-    else merged.push_back(std::move(h));
+  auto kept = headers.begin();  // one past the last merged field; merged in place
+  for (auto it = headers.begin(); it != headers.end(); ++it) {
+    if (kept != headers.begin() && std::prev(kept)->first == it->first) {
+      std::prev(kept)->second.append(",").append(it->second);
+      continue;
+    }
+    if (kept != it) *kept = std::move(*it);
+    ++kept;
   }
-  return merged;
+  headers.erase(kept, headers.end());
+  return headers;
 }
 
 // Strip mode: the checksums the client declared, in headers or (presigned) in the query.
@@ -468,16 +473,17 @@ Result<ForwardPlan> plan_forward(const ForwardInput& in) {
     if (ce == headers.signed_headers.end()) headers.signed_headers.emplace_back("content-encoding", "aws-chunked");
     else ce->second = "aws-chunked," + ce->second;
   }
-  HeaderList merged = sorted_and_merged(std::move(headers.signed_headers));
-
-  sigv4::SigningInput si{plan.method_string, location.path, canonical_query, merged, b.payload_hash};
+  // The signed headers move into the signing input and back out into the plan: not copied.
+  sigv4::SigningInput si{plan.method_string, location.path, canonical_query,
+                         sorted_and_merged(std::move(headers.signed_headers)), b.payload_hash};
   auto signed_result = sigv4::sign(si, in.identity->access_key_id, in.identity->secret_access_key, up.region, amz_date);
   if (upstream_chunks) {
     plan.upstream_chain =
         chunked::ChainContext{signed_result.signing_key, amz_date, signed_result.scope, signed_result.signature};
   }
 
-  plan.headers = std::move(merged);
+  plan.headers = std::move(si.headers);
+  plan.headers.reserve(plan.headers.size() + 1 + headers.unsigned_headers.size());
   plan.headers.emplace_back("authorization", std::move(signed_result.authorization));
   for (auto& h : headers.unsigned_headers) plan.headers.push_back(std::move(h));
   add_content_length(plan);

@@ -427,12 +427,15 @@ std::string canonical_request(std::string_view method, std::string_view canonica
 
 std::string credential_scope(std::string_view date, std::string_view region, std::string_view service) {
   std::string out;
+  out.reserve(date.size() + region.size() + service.size() + kTerminator.size() + 3);
   out.append(date).append("/").append(region).append("/").append(service).append("/").append(kTerminator);
   return out;
 }
 
 std::string string_to_sign(std::string_view amz_date, std::string_view scope, std::string_view canonical_request) {
+  constexpr std::size_t kHexDigest = 64;
   std::string out;
+  out.reserve(kAlgorithm.size() + amz_date.size() + scope.size() + kHexDigest + 3);
   out.append(kAlgorithm).append("\n");
   out.append(amz_date).append("\n");
   out.append(scope).append("\n");
@@ -576,14 +579,14 @@ Result<Verified> verify(const RequestView& request, const KeyLookup& lookup, sys
 Signed sign(const SigningInput& input, std::string_view access_key_id, const Secret& secret, std::string_view region,
             std::string_view amz_date) {
   // Canonical headers are sorted by name; a name given twice is one header with both values.
-  auto sorted = input.headers;
-  std::stable_sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   std::vector<Header> headers;
+  headers.reserve(input.headers.size());
+  for (const auto& [name, value] : input.headers) headers.push_back(Header{name, value});
+  std::stable_sort(headers.begin(), headers.end(), [](const Header& a, const Header& b) { return a.name < b.name; });
   std::vector<std::string> names;
-  headers.reserve(sorted.size());
-  for (const auto& [name, value] : sorted) {
-    headers.push_back(Header{name, value});
-    if (names.empty() || names.back() != name) names.push_back(name);
+  names.reserve(headers.size());
+  for (const auto& h : headers) {
+    if (names.empty() || names.back() != h.name) names.emplace_back(h.name);
   }
 
   const auto date = amz_date.substr(0, 8);
@@ -594,8 +597,12 @@ Signed sign(const SigningInput& input, std::string_view access_key_id, const Sec
   const auto request = canonical_request(input.method, input.canonical_uri, input.canonical_query,
                                          canonical_headers(headers, names), signed_joined, input.payload_hash);
   out.signature = signature_hex(out.signing_key, string_to_sign(amz_date, out.scope, request));
-  out.authorization = std::string(kAlgorithm) + " Credential=" + std::string(access_key_id) + "/" + out.scope +
-                      ", SignedHeaders=" + signed_joined + ", Signature=" + out.signature;
+  constexpr std::string_view kCredential = " Credential=", kSignedHeaders = ", SignedHeaders=",
+                             kSignature = ", Signature=";
+  out.authorization.reserve(kAlgorithm.size() + kCredential.size() + access_key_id.size() + 1 + out.scope.size() +
+                            kSignedHeaders.size() + signed_joined.size() + kSignature.size() + out.signature.size());
+  out.authorization.append(kAlgorithm).append(kCredential).append(access_key_id).append("/").append(out.scope);
+  out.authorization.append(kSignedHeaders).append(signed_joined).append(kSignature).append(out.signature);
   return out;
 }
 

@@ -27,6 +27,7 @@ std::string_view trim(std::string_view s) {
 
 std::vector<std::string_view> split(std::string_view s, char sep) {
   std::vector<std::string_view> parts;
+  parts.reserve(static_cast<std::size_t>(std::count(s.begin(), s.end(), sep)) + 1);  // one allocation
   std::size_t start = 0;
   for (;;) {
     const auto pos = s.find(sep, start);

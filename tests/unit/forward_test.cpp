@@ -678,6 +678,24 @@ TEST(PlanForward, MergesRepeatedSignedHeadersIntoOne) {
   expect_upstream_verifies(plan.value());
 }
 
+TEST(PlanForward, MergesThreeRepeatsAndKeepsTheFieldsAroundThem) {
+  Scenario s;
+  s.client.method = "GET";
+  s.client.add("x-amz-meta-b", "1");
+  s.client.add("x-amz-meta-a", "first");
+  s.client.add("x-amz-meta-b", "2");
+  s.client.add("x-amz-meta-c", "last");
+  s.client.add("x-amz-meta-b", "3");
+  s.client.sign_header(kEmptySha256);
+  auto plan = s.plan();
+  ASSERT_TRUE(plan.ok()) << failure_text(plan);
+  EXPECT_EQ(header(plan.value(), "x-amz-meta-a"), "first");
+  EXPECT_EQ(count(plan.value(), "x-amz-meta-b"), 1u);
+  EXPECT_EQ(header(plan.value(), "x-amz-meta-b"), "1,2,3");
+  EXPECT_EQ(header(plan.value(), "x-amz-meta-c"), "last");
+  expect_upstream_verifies(plan.value());
+}
+
 TEST(PlanForward, HostIsTheUpstreams) {
   auto s = get_object();
   auto plan = s.plan();
