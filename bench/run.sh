@@ -221,6 +221,9 @@ PORT[proxy_rgw]=$((BASE_PORT + 5)); ADMIN[proxy_rgw]=$((BASE_PORT + 6))
 # earlier runs would otherwise absorb what the connections or uploads take, and hide it.
 PORT[proxy_conns]=$((BASE_PORT + 7)); ADMIN[proxy_conns]=$((BASE_PORT + 8))
 PORT[proxy_uploads]=$((BASE_PORT + 9)); ADMIN[proxy_uploads]=$((BASE_PORT + 10))
+# nginx and the proxy once more, under callgrind, for the instruction counts.
+PORT[nginx_cg]=$((BASE_PORT + 11))
+PORT[proxy_cg]=$((BASE_PORT + 12)); ADMIN[proxy_cg]=$((BASE_PORT + 13))
 for p in "$ORIGIN_PORT" "${PORT[@]}" "${ADMIN[@]}"; do
   ! port_in_use "$p" || die "port $p is already in use"
 done
@@ -241,13 +244,14 @@ chmod 644 "$ORIGIN_DIR/$BUCKET"/*
 LARGE=$ORIGIN_DIR/$BUCKET/large
 
 # --- servers ---------------------------------------------------------------------------------
+WRAP=()  # a command the next server starts under (valgrind for the instruction counts)
 start_nginx() {  # NAME WORKERS PORT UPSTREAM_PORT TEMPLATE
   local name=$1 d=$W/nginx-$1
   mkdir -p "$d"
   sed -e "s|@WORKERS@|$2|g" -e "s|@PORT@|$3|g" -e "s|@UPSTREAM@|127.0.0.1:$4|g" \
     -e "s|@DIR@|$d|g" -e "s|@ROOT@|$ORIGIN_DIR|g" "$5" >"$d/nginx.conf"
   cp "$d/nginx.conf" "$RES/nginx-$name.conf"
-  nginx -p "$d" -e "$d/error.log" -c "$d/nginx.conf" &
+  "${WRAP[@]}" nginx -p "$d" -e "$d/error.log" -c "$d/nginx.conf" &
   PIDS+=($!)
   PID[$name]=$!
   wait_http "http://127.0.0.1:$3/"
@@ -280,7 +284,7 @@ level = "info"
 EOF
   cp "$conf" "$RES/proxy-$name.toml"
   BENCH_UPSTREAM_SECRET=$4 BENCH_CLIENT_SECRET=$CLIENT_SK \
-    "$PROXY_BIN" --config "$conf" >"$RES/proxy-$name.out" 2>&1 &
+    "${WRAP[@]}" "$PROXY_BIN" --config "$conf" >"$RES/proxy-$name.out" 2>&1 &
   PIDS+=($!)
   PID[$name]=$!
   wait_http "http://127.0.0.1:${ADMIN[$name]}/healthz"
@@ -497,6 +501,56 @@ done
 
 say "paced GetObject 1 KiB, $PACED_CONNECTIONS connections at about 1000 requests/s, $ROUNDS x ${PACED_S}s per target"
 measure_small paced "$PACED_CONNECTIONS" "$PACED_S" "$ROUNDS" small_get_url paced_args
+
+# --- user-space instructions per small request ---------------------------------------------
+# Time per request drifts with the machine; the instructions a server executes for one do
+# not. nginx and the proxy start once more, each under valgrind's callgrind with counting
+# switched on only inside their event loops (nginx's ngx_process_events_and_timers, the
+# proxy's Asio scheduler; start-up is left out), and serve INSTR_SECONDS of small presigned
+# GETs on INSTR_CONNECTIONS connections; stopped, they write the counts of every thread and
+# worker process: those over the requests wrk counted. Kernel work is not counted, and
+# valgrind's CPU has no SHA extensions, so SHA-256 weighs several times what it does natively.
+INSTR_SECONDS=${INSTR_SECONDS:-$([ "$SMOKE" = 1 ] && echo 1 || echo 5)}
+INSTR_CONNECTIONS=8
+callgrind_count() {  # TARGET: records its instructions per request
+  local target=$1 name=${1}_cg url out line requests ir=0 f n
+  local cg=$W/callgrind-$target loop='boost::asio::detail::scheduler::run*'
+  [ "$target" = nginx ] && loop=ngx_process_events_and_timers
+  mkdir -p "$cg"
+  chmod 777 "$cg"  # nginx's workers write their counts as nobody
+  WRAP=(valgrind --tool=callgrind --callgrind-out-file="$cg/out.%p" --log-file="$cg/valgrind.%p.log"
+    --dump-instr=no --collect-atstart=no --toggle-collect="$loop")
+  case $target in
+    nginx) start_nginx "$name" "$THREADS" "${PORT[$name]}" "$ORIGIN_PORT" "$BENCH/nginx.conf.in" ;;
+    proxy) start_proxy "$name" "$ORIGIN_PORT" "$STATIC_AK" "$STATIC_SK" ;;
+  esac
+  WRAP=()
+  url=$(sign "$target" presign GET "http://127.0.0.1:${PORT[$name]}/$BUCKET/small")
+  out=$RES/wrk-instructions-$target.txt
+  wrk -t1 -c"$INSTR_CONNECTIONS" -d"${INSTR_SECONDS}s" --timeout 5s -s "$BENCH/wrk.lua" "$url" -- get >"$out" 2>&1 || true
+  kill -TERM "${PID[$name]}" 2>/dev/null || true
+  wait "${PID[$name]}" 2>/dev/null || true  # the counts are written on the way out
+  line=$(grep '^RESULT ' "$out" | tail -1) || { fail "wrk failed for $target under callgrind, see $out"; return; }
+  requests=$(sed -n 's/.* requests=\([0-9]*\) .*/\1/p' <<<"$line")
+  grep -q 'err_connect=0 err_read=0 err_write=0 err_status=0 err_timeout=0' <<<"$line" ||
+    fail "$target: requests failed under callgrind (see $out)"
+  for f in "$cg"/out.*; do
+    n=$(awk '$1 == "summary:" { print $2 }' "$f")
+    ir=$((ir + ${n:-0}))
+    cp "$f" "$RES/callgrind-$target.${f##*/}"  # for callgrind_annotate
+  done
+  if [ "${requests:-0}" -gt 0 ] && [ "$ir" -gt 0 ]; then
+    record "instructions $target requests=$requests ir=$ir ir_per_request=$((ir / requests))"
+  else
+    fail "$target: no instruction count under callgrind (see $cg)"
+  fi
+}
+if command -v valgrind >/dev/null; then
+  say "user-space instructions per small GetObject under callgrind, ${INSTR_SECONDS}s per target"
+  for target in nginx proxy; do callgrind_count "$target"; done
+else
+  say "valgrind is not installed: no instruction counts (scripts/install-deps.sh bench installs it)"
+fi
 
 say "GetObject $LARGE_MIB MiB, one stream, $RUNS runs per target"
 for run in $(seq 1 "$RUNS"); do

@@ -262,6 +262,17 @@ def details(b):
               f"{d['added_p50_ms'] if d['added_p50_ms'] is not None else nan:8.3f} "
               f"{d['added_p99_ms'] if d['added_p99_ms'] is not None else nan:8.3f}")
 
+    rows = b.by.get("instructions")
+    if rows:
+        per = {t: int(v[-1]["ir_per_request"]) for t, v in rows.items()}
+        b.details["instructions"] = {t: {"ir_per_request": per[t], "requests": int(v[-1]["requests"])}
+                                     for t, v in rows.items()}
+        text = ", ".join(f"{t} {n:,}" for t, n in per.items())
+        if per.get("nginx") and "proxy" in per:
+            text += f" ({per['proxy'] / per['nginx']:.1f} x nginx)"
+        p("  user-space instructions per small GetObject (callgrind; no kernel work, SHA-256 without")
+        p(f"  the CPU's SHA extensions): {text}")
+
     large = {"get_large": "GetObject", "put_large_hex": "PutObject hex", "put_large_chunked":
              "PutObject signed aws-chunked", "put_large_trailer": "PutObject unsigned trailer",
              "rgw_get_large": "RGW GetObject", "rgw_put_large_hex": "RGW PutObject hex"}

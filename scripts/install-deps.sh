@@ -21,8 +21,9 @@ test_pkgs=(ruby ruby-aws-sdk-s3 ruby-fog-aws python3 python3-boto3 awscli
 test_pkgs+=(podman runc debootstrap docker-compose)
 # The machine image may ship its own Node.js (which conflicts with Debian's npm).
 command -v npm >/dev/null || test_pkgs+=(nodejs npm)
-# The benchmark (bench/run.sh): the nginx baseline and origin, the load generator, the signer's python.
-bench_pkgs=(nginx-light wrk python3 curl procps util-linux)
+# The benchmark (bench/run.sh): the nginx baseline and origin, the load generator, the signer's
+# python, and valgrind for the instruction counts per request.
+bench_pkgs=(nginx-light wrk python3 curl procps util-linux valgrind)
 
 missing() { for p in "$@"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || echo "$p"; done; }
 

@@ -583,8 +583,12 @@ class Suite:
             failed = p.wait_event("accept_failed")
             expect(failed.get("level") == "error" and "open files" in failed.get("error", ""),
                    f"accept_failed line: {failed}")
-            expect(len(p.events("accept_failed")) == 1, f"{len(p.events('accept_failed'))} accept_failed lines "
-                                                        f"in one burst")
+            # One line per burst, not per failed accept: a descriptor the proxy frees for a moment
+            # (its start-up probe's, say) lets one accept through, ends the burst with an
+            # accept_recovered line, and the next failure starts a new one.
+            seq = [r["event"] for r in p.audit.records() if r.get("event") in ("accept_failed", "accept_recovered")]
+            expect(not any(a == b == "accept_failed" for a, b in zip(seq, seq[1:])),
+                   f"accept_failed lines without a recovery between them: {seq}")
         finally:
             for s in conns:
                 s.close()
