@@ -183,15 +183,29 @@ bool is_hop_by_hop(std::string_view n) {
 }
 
 void strip_hop_by_hop(http::fields& fields) {
+  // One pass over the fields, not a lookup per hop-by-hop name: a response rarely has any.
   // Transfer-Encoding stays on a response: the serializer frames the relayed body with it.
-  std::vector<std::string> named = text::list_tokens(fields[http::field::connection]);
-  for (const auto& n : named) {
-    if (n != "transfer-encoding") fields.erase(n);
-  }
-  for (auto n : {http::field::connection, http::field::keep_alive, http::field::proxy_connection,
-                 http::field::proxy_authenticate, http::field::proxy_authorization, http::field::te,
-                 http::field::trailer, http::field::upgrade}) {
-    fields.erase(n);
+  std::vector<std::string> named;
+  if (const auto c = fields.find(http::field::connection); c != fields.end()) named = text::list_tokens(c->value());
+  const auto is_named = [&](std::string_view name) {
+    return std::any_of(named.begin(), named.end(), [&](const std::string& n) {
+      return n != "transfer-encoding" && text::iequals(name, n);
+    });
+  };
+  for (auto it = fields.begin(); it != fields.end();) {
+    switch (it->name()) {
+      case http::field::connection:
+      case http::field::keep_alive:
+      case http::field::proxy_connection:
+      case http::field::proxy_authenticate:
+      case http::field::proxy_authorization:
+      case http::field::te:
+      case http::field::trailer:
+      case http::field::upgrade: it = fields.erase(it); continue;
+      default: break;
+    }
+    if (!named.empty() && is_named(it->name_string())) it = fields.erase(it);
+    else ++it;
   }
 }
 
@@ -533,12 +547,15 @@ Result<ForwardPlan> plan_post_forward(const PostForwardInput& in) {
 }
 
 std::string ForwardPlan::serialize_head(bool expect_continue) const {
+  constexpr std::string_view kVersion = " HTTP/1.1\r\n", kExpect = "expect: 100-continue\r\n";
+  std::size_t size = method_string.size() + 1 + target.size() + kVersion.size() + kExpect.size() + 2;
+  for (const auto& [name, value] : headers) size += name.size() + value.size() + 4;
   std::string out;
-  out.reserve(1024);
-  fmt::format_to(std::back_inserter(out), "{} {} HTTP/1.1\r\n", method_string, target);
-  for (const auto& [name, value] : headers) fmt::format_to(std::back_inserter(out), "{}: {}\r\n", name, value);
-  if (expect_continue) out += "expect: 100-continue\r\n";
-  out += "\r\n";
+  out.reserve(size);
+  out.append(method_string).append(" ").append(target).append(kVersion);
+  for (const auto& [name, value] : headers) out.append(name).append(": ").append(value).append("\r\n");
+  if (expect_continue) out.append(kExpect);
+  out.append("\r\n");
   return out;
 }
 

@@ -1289,6 +1289,20 @@ TEST(HopByHop, StripRemovesFieldsNamedInConnection) {
   EXPECT_EQ(f[http::field::content_type], "image/png");
 }
 
+TEST(HopByHop, StripRemovesEveryCopyOfANamedFieldWhateverItsCaseAndKeepsTheOrderOfTheRest) {
+  http::fields f;
+  f.insert("X-Internal", "1");
+  f.insert(http::field::etag, "\"e\"");
+  f.insert("x-internal", "2");
+  f.insert(http::field::connection, "X-INTERNAL");
+  f.insert(http::field::te, "trailers");
+  f.insert("X-Amz-Request-Id", "tx1");
+  strip_hop_by_hop(f);
+  std::vector<std::string> left;
+  for (const auto& field : f) left.emplace_back(field.name_string());
+  EXPECT_EQ(left, (std::vector<std::string>{"ETag", "X-Amz-Request-Id"}));
+}
+
 TEST(HopByHop, StripKeepsTransferEncodingForTheRelayedBody) {
   http::fields f;
   f.set(http::field::connection, "transfer-encoding");
