@@ -20,9 +20,10 @@ namespace s3proxy {
 namespace {
 
 // A request that fails on a kept-alive connection before any answer arrived is sent
-// again on another one: the server may have closed it just as it was taken from the
-// pool. Every request this client makes is idempotent, so sending it twice is harmless.
-constexpr int kMaxStaleConnectionRetries = 2;
+// again, once, on a new connection: the server may have closed it just as it was taken
+// from the pool. A new connection is never stale, so one retry is all there can be. Every
+// request this client makes is idempotent, so sending it twice is harmless.
+constexpr int kMaxStaleConnectionRetries = 1;
 
 std::string raw_query(const Fields& query) {
   std::string out;

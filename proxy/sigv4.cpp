@@ -74,8 +74,9 @@ struct QueryParam {
 std::vector<QueryParam> parse_query(std::string_view raw_query) {
   std::vector<QueryParam> params;
   if (raw_query.empty()) return params;
-  params.reserve(static_cast<std::size_t>(std::count(raw_query.begin(), raw_query.end(), '&')) + 1);
-  for (auto part : split(raw_query, '&')) {
+  const auto parts = split(raw_query, '&');
+  params.reserve(parts.size());
+  for (auto part : parts) {
     if (part.empty()) continue;
     auto eq = part.find('=');
     QueryParam p;
