@@ -6,6 +6,7 @@
 #include "s3proxy/buffer_pool.hpp"
 #include "s3proxy/canary.hpp"
 #include "s3proxy/config_store.hpp"
+#include "s3proxy/heap.hpp"
 #include "s3proxy/lifecycle.hpp"
 #include "s3proxy/metrics.hpp"
 #include "s3proxy/overload.hpp"
@@ -18,8 +19,6 @@
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
-#include <malloc.h>
-
 #include <exception>
 #include <iostream>
 #include <list>
@@ -28,8 +27,8 @@
 
 namespace s3proxy {
 
-// How often freed heap memory is returned to the system (malloc_trim, a walk over the free
-// chunks of every arena): often enough that RSS follows the load down within seconds.
+// How often freed heap memory is returned to the system (heap::release_free_memory, by every
+// thread for its own heap): often enough that RSS follows the load down within seconds.
 constexpr std::chrono::seconds kMemoryTrimInterval{5};
 
 namespace {
@@ -117,14 +116,16 @@ asio::awaitable<void> accept_loop(Worker& w, ssl::context* tls, AuditLog& audit,
   }
 }
 
-// The worker's buffer pool gives back, once a period, what the last period did not need.
-asio::awaitable<void> trim_buffers_now_and_then(Worker& w) {
+// The worker's buffer pool gives back, once a period, what the last period did not need, and
+// the worker's heap what is free in it.
+asio::awaitable<void> trim_memory_now_and_then(Worker& w) {
   asio::steady_timer tick(w.ioc);
   for (;;) {
     tick.expires_after(kMemoryTrimInterval);
     auto [ec] = co_await tick.async_wait(use_nothrow);
     if (ec) co_return;
     w.buffers.trim();
+    heap::release_free_memory();
   }
 }
 
@@ -248,14 +249,15 @@ int run_server(const Config& config, AuditLog& audit, Metrics& metrics, ConfigLo
   probe.start();
   if (canary) canary->start();
 
-  // glibc keeps what a burst freed in its per-thread arenas: after 200 concurrent uploads
-  // about 40 MiB that RSS would never lose. Handing free pages back now and then bounds it.
+  // An allocator keeps what a burst freed for the next one: after 200 concurrent uploads glibc
+  // held about 40 MiB that RSS would never lose. Handing free pages back now and then bounds
+  // it; the workers do the same for their own heaps (trim_memory_now_and_then).
   asio::steady_timer trim_timer(main_ioc);
   std::function<void()> trim_later = [&] {
     trim_timer.expires_after(kMemoryTrimInterval);
     trim_timer.async_wait([&](const error_code& ec) {
       if (ec) return;
-      ::malloc_trim(0);
+      heap::release_free_memory();
       trim_later();
     });
   };
@@ -264,7 +266,7 @@ int run_server(const Config& config, AuditLog& audit, Metrics& metrics, ConfigLo
     asio::co_spawn(w.ioc, accept_loop(w, server_tls.get(), audit, metrics), [&audit, &metrics](std::exception_ptr e) {
       if (e) report_escaped(audit, metrics, "accept", e);
     });
-    asio::co_spawn(w.ioc, trim_buffers_now_and_then(w), [&audit, &metrics](std::exception_ptr e) {
+    asio::co_spawn(w.ioc, trim_memory_now_and_then(w), [&audit, &metrics](std::exception_ptr e) {
       if (e) report_escaped(audit, metrics, "trim", e);
     });
     w.thread = std::thread([&w, &audit, &metrics] {
@@ -287,6 +289,7 @@ int run_server(const Config& config, AuditLog& audit, Metrics& metrics, ConfigLo
                                   {"acl_mode", to_string(config.acl.mode)},
                                   {"acl_requests", to_string(config.acl.acl_requests)},
                                   {"threads", threads},
+                                  {"allocator", heap::allocator_name()},
                                   {"max_connections", config.server.max_connections},
                                   {"shutdown_grace_ms", config.server.shutdown_grace.count()}});
 

@@ -8,6 +8,7 @@ export DEBIAN_FRONTEND=noninteractive
 
 build_pkgs=(build-essential cmake pkg-config git
   libboost1.81-dev libssl-dev libfmt-dev libtomlplusplus-dev libgtest-dev zlib1g-dev
+  libmimalloc-dev  # the allocator the proxy links (include/s3proxy/heap.hpp)
   help2man)  # the man page, generated from --help
 # The throwaway Ceph RGW the quick start and the tests put behind the proxy.
 rgw_pkgs=(radosgw ceph-mon ceph-osd ceph-common curl procps iproute2)
