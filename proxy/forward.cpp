@@ -171,16 +171,23 @@ bool carries_object_data(Op op) {
   return op == Op::PutObject || op == Op::UploadPart || op == Op::PostObject || op == Op::Unknown;
 }
 
-bool is_hop_by_hop(std::string_view n) {
-  static constexpr std::array kNames = {
-      std::string_view("connection"),          std::string_view("keep-alive"),
-      std::string_view("proxy-connection"),    std::string_view("proxy-authenticate"),
-      std::string_view("proxy-authorization"), std::string_view("te"),
-      std::string_view("trailer"),             std::string_view("transfer-encoding"),
-      std::string_view("upgrade"),
-  };
-  return std::find(kNames.begin(), kNames.end(), n) != kNames.end();
+namespace {
+
+// Hop-by-hop fields (RFC 9110 §7.6.1): the one list both directions go by.
+constexpr std::array kHopByHopFields = {
+    http::field::connection,          http::field::keep_alive, http::field::proxy_connection,
+    http::field::proxy_authenticate,  http::field::proxy_authorization,
+    http::field::te,                  http::field::trailer,    http::field::transfer_encoding,
+    http::field::upgrade,
+};
+
+bool is_hop_by_hop_field(http::field f) {
+  return f != http::field::unknown && std::find(kHopByHopFields.begin(), kHopByHopFields.end(), f) != kHopByHopFields.end();
 }
+
+}  // namespace
+
+bool is_hop_by_hop(std::string_view n) { return is_hop_by_hop_field(http::string_to_field(n)); }
 
 void strip_hop_by_hop(http::fields& fields) {
   // One pass over the fields, not a lookup per hop-by-hop name: a response rarely has any.
@@ -193,19 +200,13 @@ void strip_hop_by_hop(http::fields& fields) {
     });
   };
   for (auto it = fields.begin(); it != fields.end();) {
-    switch (it->name()) {
-      case http::field::connection:
-      case http::field::keep_alive:
-      case http::field::proxy_connection:
-      case http::field::proxy_authenticate:
-      case http::field::proxy_authorization:
-      case http::field::te:
-      case http::field::trailer:
-      case http::field::upgrade: it = fields.erase(it); continue;
-      default: break;
+    const http::field f = it->name();
+    if ((f != http::field::transfer_encoding && is_hop_by_hop_field(f)) ||
+        (!named.empty() && is_named(it->name_string()))) {
+      it = fields.erase(it);
+    } else {
+      ++it;
     }
-    if (!named.empty() && is_named(it->name_string())) it = fields.erase(it);
-    else ++it;
   }
 }
 
