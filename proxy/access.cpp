@@ -26,13 +26,9 @@ bool is_credential_param(std::string_view raw_name) {
 }
 
 bool query_carries_credentials(std::string_view raw_query) {
-  while (!raw_query.empty()) {
-    const auto amp = raw_query.find('&');
-    const auto pair = raw_query.substr(0, amp);
-    if (is_credential_param(pair.substr(0, pair.find('=')))) return true;
-    if (amp == std::string_view::npos) break;
-    raw_query.remove_prefix(amp + 1);
-  }
+  uri::QueryComponents components(raw_query);
+  for (uri::QueryComponent c; components.next(c);)
+    if (is_credential_param(c.raw_name)) return true;
   return false;
 }
 

@@ -344,21 +344,17 @@ std::string to_json_line(const AuditRecord& rec) {
 std::string redact_query(std::string_view raw_query) {
   std::string out;
   out.reserve(raw_query.size());
-  std::size_t start = 0;
-  while (start <= raw_query.size()) {
-    const auto amp = raw_query.find('&', start);
-    const std::string_view param =
-        raw_query.substr(start, amp == std::string_view::npos ? std::string_view::npos : amp - start);
-    const auto eq = param.find('=');
-    if (eq != std::string_view::npos && is_secret_query_param(param.substr(0, eq))) {
-      out.append(param.substr(0, eq + 1));
+  uri::QueryComponents components(raw_query);
+  bool first = true;
+  for (uri::QueryComponent c; components.next(c); first = false) {
+    if (!first) out.push_back('&');
+    if (c.has_value && is_secret_query_param(c.raw_name)) {
+      out.append(c.raw_name);
+      out.push_back('=');
       out.append(kRedacted);
     } else {
-      out.append(param);
+      out.append(c.raw);
     }
-    if (amp == std::string_view::npos) break;
-    out.push_back('&');
-    start = amp + 1;
   }
   return out;
 }

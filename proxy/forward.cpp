@@ -45,24 +45,25 @@ bool is_presign_param(std::string_view decoded_name) {
   return std::find(kNames.begin(), kNames.end(), decoded_name) != kNames.end();
 }
 
+// The tagging parameter a presigner hoists out of the x-amz-tagging header. Compared without
+// regard to case, like the header it stands for: what is read as the client's tags and what
+// is taken out of the forwarded query are the same parameters.
+bool is_tagging_param(std::string_view decoded_name) { return text::iequals(decoded_name, "x-amz-tagging"); }
+
 // The query the upstream gets: presigned authentication removed, and in strip mode the ACL
 // parameters presigners hoist out of the headers (S3 applies x-amz-* query parameters).
 std::string forwarded_query(std::string_view raw_query, bool strip_acl, bool strip_checksums, bool strip_tagging) {
   std::string out;
   std::string scratch;
-  while (!raw_query.empty()) {
-    auto amp = raw_query.find('&');
-    auto pair = raw_query.substr(0, amp);
-    auto name = pair.substr(0, pair.find('='));
-    const std::string_view plain = uri::decode(name, scratch).value_or(name);
+  uri::QueryComponents components(raw_query);
+  for (uri::QueryComponent c; components.next(c);) {
+    const std::string_view plain = uri::decode(c.raw_name, scratch).value_or(c.raw_name);
     const bool checksum = strip_checksums && checksums::is_checksum_header(text::lower(plain));
-    const bool tagging = strip_tagging && text::iequals(plain, "x-amz-tagging");
-    if (!pair.empty() && !is_presign_param(plain) && !(strip_acl && is_acl_header(plain)) && !checksum && !tagging) {
+    const bool tagging = strip_tagging && is_tagging_param(plain);
+    if (!c.raw.empty() && !is_presign_param(plain) && !(strip_acl && is_acl_header(plain)) && !checksum && !tagging) {
       if (!out.empty()) out += '&';
-      out += pair;
+      out += c.raw;
     }
-    if (amp == std::string_view::npos) break;
-    raw_query.remove_prefix(amp + 1);
   }
   return out;
 }
@@ -72,17 +73,10 @@ std::string forwarded_query(std::string_view raw_query, bool strip_acl, bool str
 std::vector<std::pair<std::string, std::string>> acl_query_parameters(std::string_view raw_query) {
   std::vector<std::pair<std::string, std::string>> out;
   std::string scratch;
-  while (!raw_query.empty()) {
-    auto amp = raw_query.find('&');
-    auto pair = raw_query.substr(0, amp);
-    auto eq = pair.find('=');
-    auto name = uri::decode(pair.substr(0, eq), scratch);
-    if (name && is_acl_header(*name)) {
-      auto value = eq == std::string_view::npos ? std::optional<std::string>("") : uri::decode(pair.substr(eq + 1));
-      out.emplace_back(text::lower(*name), value.value_or(""));
-    }
-    if (amp == std::string_view::npos) break;
-    raw_query.remove_prefix(amp + 1);
+  uri::QueryComponents components(raw_query);
+  for (uri::QueryComponent c; components.next(c);) {
+    auto name = uri::decode(c.raw_name, scratch);
+    if (name && is_acl_header(*name)) out.emplace_back(text::lower(*name), uri::decode(c.raw_value).value_or(""));
   }
   return out;
 }
@@ -106,23 +100,19 @@ std::optional<bool> upload_acl_is_public(const AclDecision& acl) {
 
 std::optional<std::string> query_parameter(std::string_view raw_query, std::string_view name) {
   std::string scratch;
-  while (!raw_query.empty()) {
-    const auto amp = raw_query.find('&');
-    const auto pair = raw_query.substr(0, amp);
-    const auto eq = pair.find('=');
-    if (auto decoded = uri::decode(pair.substr(0, eq), scratch); decoded && *decoded == name) {
-      if (eq == std::string_view::npos) return std::string();
-      return uri::decode(pair.substr(eq + 1));
-    }
-    if (amp == std::string_view::npos) break;
-    raw_query.remove_prefix(amp + 1);
-  }
+  uri::QueryComponents components(raw_query);
+  for (uri::QueryComponent c; components.next(c);)
+    if (auto decoded = uri::decode(c.raw_name, scratch); decoded && *decoded == name) return uri::decode(c.raw_value);
   return std::nullopt;
 }
 
 std::optional<std::string> client_tagging(std::span<const sigv4::Header> headers, std::string_view raw_query) {
   if (auto h = sigv4::header_value(headers, "x-amz-tagging")) return std::string(text::trim(*h));
-  return query_parameter(raw_query, "x-amz-tagging");
+  std::string scratch;
+  uri::QueryComponents components(raw_query);
+  for (uri::QueryComponent c; components.next(c);)
+    if (auto name = uri::decode(c.raw_name, scratch); name && is_tagging_param(*name)) return uri::decode(c.raw_value);
+  return std::nullopt;
 }
 
 bool replaces_tags(std::span<const sigv4::Header> headers) {
@@ -396,19 +386,12 @@ Result<std::vector<checksums::Declared>> declared_checksums(const ForwardInput& 
   std::vector<std::pair<std::string_view, std::string_view>> fields;
   for (const auto& h : in.request.headers) fields.emplace_back(h.name, h.value);
   std::vector<std::pair<std::string, std::string>> params;
-  std::string_view q = in.request.raw_query;
   std::string scratch;
-  while (!q.empty()) {
-    const auto amp = q.find('&');
-    const auto pair = q.substr(0, amp);
-    const auto eq = pair.find('=');
-    const auto name = uri::decode(pair.substr(0, eq), scratch);
-    if (name && text::istarts_with(*name, "x-amz-checksum-")) {
-      auto value = eq == std::string_view::npos ? std::optional<std::string>("") : uri::decode(pair.substr(eq + 1));
-      params.emplace_back(std::string(*name), value.value_or(""));
-    }
-    if (amp == std::string_view::npos) break;
-    q.remove_prefix(amp + 1);
+  uri::QueryComponents components(in.request.raw_query);
+  for (uri::QueryComponent c; components.next(c);) {
+    const auto name = uri::decode(c.raw_name, scratch);
+    if (name && text::istarts_with(*name, "x-amz-checksum-"))
+      params.emplace_back(std::string(*name), uri::decode(c.raw_value).value_or(""));
   }
   for (const auto& [n, v] : params) fields.emplace_back(n, v);
   return checksums::declared(fields);

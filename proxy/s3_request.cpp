@@ -92,14 +92,10 @@ struct Subresources {
 std::optional<Subresources> parse_subresources(std::string_view raw_query) {
   Subresources s;
   std::string name_scratch, value_scratch;
-  while (!raw_query.empty()) {
-    const auto amp = raw_query.find('&');
-    const std::string_view param = raw_query.substr(0, amp);
-    raw_query = amp == std::string_view::npos ? std::string_view{} : raw_query.substr(amp + 1);
-    const auto eq = param.find('=');
-    const auto decoded_name = uri::decode(param.substr(0, eq), name_scratch);
-    const auto decoded_value =
-        eq == std::string_view::npos ? std::optional<std::string_view>("") : uri::decode(param.substr(eq + 1), value_scratch);
+  uri::QueryComponents components(raw_query);
+  for (uri::QueryComponent c; components.next(c);) {
+    const auto decoded_name = uri::decode(c.raw_name, name_scratch);
+    const auto decoded_value = uri::decode(c.raw_value, value_scratch);
     if (!decoded_name || !decoded_value) return std::nullopt;
     const std::string_view name = *decoded_name;
     const std::string_view value = *decoded_value;

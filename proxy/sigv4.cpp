@@ -74,14 +74,13 @@ struct QueryParam {
 std::vector<QueryParam> parse_query(std::string_view raw_query) {
   std::vector<QueryParam> params;
   if (raw_query.empty()) return params;
-  const auto parts = split(raw_query, '&');
-  params.reserve(parts.size());
-  for (auto part : parts) {
-    if (part.empty()) continue;
-    auto eq = part.find('=');
+  params.reserve(static_cast<std::size_t>(std::count(raw_query.begin(), raw_query.end(), '&')) + 1);
+  uri::QueryComponents components(raw_query);
+  for (uri::QueryComponent c; components.next(c);) {
+    if (c.raw.empty()) continue;
     QueryParam p;
-    p.raw_name = part.substr(0, eq);
-    p.raw_value = eq == std::string_view::npos ? std::string_view{} : part.substr(eq + 1);
+    p.raw_name = c.raw_name;
+    p.raw_value = c.raw_value;
     auto name = uri::decode(p.raw_name);
     auto value = uri::decode(p.raw_value);
     p.decoded = name && value;

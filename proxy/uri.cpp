@@ -82,4 +82,17 @@ std::optional<std::string_view> decode(std::string_view s, std::string& scratch)
   return std::string_view(scratch);
 }
 
+bool QueryComponents::next(QueryComponent& out) {
+  if (done_) return false;
+  const auto amp = rest_.find('&');
+  out.raw = rest_.substr(0, amp);
+  if (amp == std::string_view::npos) done_ = true;
+  else rest_.remove_prefix(amp + 1);
+  const auto eq = out.raw.find('=');
+  out.has_value = eq != std::string_view::npos;
+  out.raw_name = out.raw.substr(0, eq);
+  out.raw_value = out.has_value ? out.raw.substr(eq + 1) : std::string_view{};
+  return true;
+}
+
 }  // namespace s3proxy::uri

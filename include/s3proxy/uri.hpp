@@ -21,4 +21,28 @@ std::optional<std::string> decode(std::string_view s);
 // read every query parameter of every request.
 std::optional<std::string_view> decode(std::string_view s, std::string& scratch);
 
+// One '&'-separated component of a query string: "name=value", "name=", "name" or "".
+struct QueryComponent {
+  std::string_view raw;        // the component as sent
+  std::string_view raw_name;   // before its first '=' (all of it when there is none)
+  std::string_view raw_value;  // after that '='; empty when there is none
+  bool has_value = false;      // the component has an '='
+};
+
+// The single splitter of query strings. Every reader of a query (classification, access,
+// verification, ACL decisions, checksums, tagging, forwarding, the audit's redaction) walks
+// it with this and decodes names with `decode`, so none can see a parameter the others do
+// not. Empty components ("a&&b", "a&") are yielded too, for the readers that keep the query
+// as sent; an empty query has none.
+class QueryComponents {
+ public:
+  explicit QueryComponents(std::string_view raw_query) : rest_(raw_query), done_(raw_query.empty()) {}
+  // The next component into `out`; false when none is left.
+  bool next(QueryComponent& out);
+
+ private:
+  std::string_view rest_;
+  bool done_;
+};
+
 }  // namespace s3proxy::uri

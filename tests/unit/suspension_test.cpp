@@ -382,6 +382,15 @@ TEST(UploadTagging, MergesAPresignedParameter) {
   EXPECT_EQ(r.value()->value, "team=b&s3-acl-proxy-visibility=private");
 }
 
+// The forwarded query loses every tagging parameter whatever its case (forward.cpp), so the
+// tags read from it must be found the same way, or a mixed-case parameter would vanish.
+TEST(UploadTagging, MergesAPresignedParameterWhateverTheCaseOfItsName) {
+  auto r = upload_tagging(strip_config(), object_target(Op::PutObject), decision_with("private"), {},
+                          "X-Amz-Tagging=team%3Dc");
+  ASSERT_TRUE(r && r->has_value());
+  EXPECT_EQ(r.value()->value, "team=c&s3-acl-proxy-visibility=private");
+}
+
 TEST(UploadTagging, AuditModeWithoutTagRequestsAddsNothing) {
   AclConfig audit;
   audit.mode = AclMode::audit;

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <vector>
+
 namespace s3proxy {
 namespace {
 
@@ -37,6 +39,53 @@ TEST(UriDecode, RoundTripsEveryByte) {
   for (int b = 0; b < 256; ++b) all.push_back(static_cast<char>(b));
   EXPECT_EQ(uri::decode(uri::encode(all, false)), all);
   EXPECT_EQ(uri::decode(uri::encode(all, true)), all);
+}
+
+std::vector<uri::QueryComponent> components_of(std::string_view raw) {
+  std::vector<uri::QueryComponent> out;
+  uri::QueryComponents components(raw);
+  for (uri::QueryComponent c; components.next(c);) out.push_back(c);
+  return out;
+}
+
+TEST(QueryComponents, SplitsOnAmpersandsAndTheFirstEqualsSign) {
+  const auto c = components_of("acl&versionId=a%2Bb&x=1=2&empty=");
+  ASSERT_EQ(c.size(), 4U);
+  EXPECT_EQ(c[0].raw_name, "acl");
+  EXPECT_FALSE(c[0].has_value);
+  EXPECT_EQ(c[0].raw_value, "");
+  EXPECT_EQ(c[1].raw, "versionId=a%2Bb");
+  EXPECT_EQ(c[1].raw_name, "versionId");
+  EXPECT_EQ(c[1].raw_value, "a%2Bb");
+  EXPECT_EQ(c[2].raw_name, "x");
+  EXPECT_EQ(c[2].raw_value, "1=2");
+  EXPECT_TRUE(c[3].has_value);
+  EXPECT_EQ(c[3].raw_value, "");
+}
+
+TEST(QueryComponents, YieldsEmptyComponentsAndNoneForAnEmptyQuery) {
+  EXPECT_TRUE(components_of("").empty());
+  const auto c = components_of("&a&&");
+  ASSERT_EQ(c.size(), 4U);
+  EXPECT_EQ(c[0].raw, "");
+  EXPECT_EQ(c[1].raw, "a");
+  EXPECT_EQ(c[2].raw, "");
+  EXPECT_EQ(c[3].raw, "");
+}
+
+// The pieces are views of the query itself: joined back with '&' they give it unchanged.
+TEST(QueryComponents, JoinedBackGiveTheQueryAsSent) {
+  for (std::string_view raw : {"a=1&b", "&", "x-amz-acl=public-read&&X-Amz-Signature=ab%2", "=v&n="}) {
+    std::string joined;
+    bool first = true;
+    for (const auto& c : components_of(raw)) {
+      if (!first) joined += '&';
+      first = false;
+      joined += c.raw;
+      EXPECT_EQ(c.raw.data(), c.raw_name.data());
+    }
+    EXPECT_EQ(joined, raw);
+  }
 }
 
 TEST(Text, LowerAndCaseInsensitiveCompareAreAsciiOnly) {
