@@ -27,8 +27,9 @@
 
 namespace s3proxy {
 
-// How often freed heap memory is returned to the system (heap::release_free_memory, by every
-// thread for its own heap): often enough that RSS follows the load down within seconds.
+// How often freed heap memory is returned to the system (heap::release_free_memory: by the
+// main thread, and by every worker for its own heap where heaps are per thread): often enough
+// that RSS follows the load down within seconds.
 constexpr std::chrono::seconds kMemoryTrimInterval{5};
 
 namespace {
@@ -125,7 +126,7 @@ asio::awaitable<void> trim_memory_now_and_then(Worker& w) {
     auto [ec] = co_await tick.async_wait(use_nothrow);
     if (ec) co_return;
     w.buffers.trim();
-    heap::release_free_memory();
+    if constexpr (heap::kHeapPerThread) heap::release_free_memory();
   }
 }
 

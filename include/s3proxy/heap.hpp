@@ -10,8 +10,16 @@ namespace s3proxy::heap {
 // "mimalloc 2.0.9" or "glibc malloc": for the start-up log line.
 std::string allocator_name();
 
-// Hands memory the allocator holds free back to the system. Each thread that allocates
-// calls it for itself: mimalloc keeps a heap per thread.
+// Hands memory the allocator holds free back to the system: the calling thread's heap with
+// mimalloc, every arena of the process with glibc (malloc_trim).
 void release_free_memory();
+
+// mimalloc keeps a heap per thread, so every thread that allocates releases its own; with
+// glibc one call, from any thread, covers them all.
+#if S3P_MIMALLOC
+inline constexpr bool kHeapPerThread = true;
+#else
+inline constexpr bool kHeapPerThread = false;
+#endif
 
 }  // namespace s3proxy::heap

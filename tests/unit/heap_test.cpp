@@ -31,8 +31,14 @@ TEST(Heap, EveryAllocationInTheProcessComesFromMimalloc) {
   std::free(raw);
   EXPECT_EQ(heap::allocator_name().rfind("mimalloc 2.", 0), 0U) << heap::allocator_name();
 }
+
+// A heap per thread: a worker that did not release its own would keep what it freed.
+TEST(Heap, MimallocHasEveryThreadReleaseItsOwnHeap) { EXPECT_TRUE(heap::kHeapPerThread); }
 #else
 TEST(Heap, NamesGlibcWhenBuiltWithoutMimalloc) { EXPECT_EQ(heap::allocator_name(), "glibc malloc"); }
+
+// malloc_trim walks every arena of the process: one thread's call is enough.
+TEST(Heap, GlibcReleasesEveryArenaFromOneThread) { EXPECT_FALSE(heap::kHeapPerThread); }
 #endif
 
 TEST(Heap, ReleasingFreeMemoryLeavesLiveBlocksAsTheyWere) {
