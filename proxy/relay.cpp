@@ -10,6 +10,7 @@
 #include "s3proxy/config_store.hpp"
 #include "s3proxy/forward.hpp"
 #include "s3proxy/framing.hpp"
+#include "s3proxy/http_read.hpp"
 #include "s3proxy/lifecycle.hpp"
 #include "s3proxy/metrics.hpp"
 #include "s3proxy/overload.hpp"
@@ -614,7 +615,7 @@ class Session {
       co_return ContinueStep::send_body;
     }
     up_tcp.expires_after(cfg_->upstream.read_timeout);
-    auto [ec, n] = co_await http::async_read_header(up, up_buffer, *response, use_nothrow);
+    auto ec = co_await read_http(up, up_buffer, *response, ReadUntil::header);
     if (ec) {
       if (stale(ec)) co_return ContinueStep::stale;
       const Failure failure = upstream_failure(ec);
@@ -639,11 +640,11 @@ class Session {
   asio::awaitable<error_code> read_response_head(UpStream& up, UpBuffer& up_buffer,
                                                  std::optional<ResponseParser>& response, const ForwardPlan& plan) {
     lowest(up).expires_after(cfg_->upstream.read_timeout);
-    auto [ec, n] = co_await http::async_read_header(up, up_buffer, *response, use_nothrow);
+    auto ec = co_await read_http(up, up_buffer, *response, ReadUntil::header);
     while (!ec && response->get().result() == http::status::continue_) {
       response.emplace();
       prepare(*response, plan);
-      std::tie(ec, n) = co_await http::async_read_header(up, up_buffer, *response, use_nothrow);
+      ec = co_await read_http(up, up_buffer, *response, ReadUntil::header);
     }
     co_return ec;
   }
@@ -677,7 +678,7 @@ class Session {
     if (now >= x.body_deadline) co_return std::pair{error_code(beast::error::timeout), std::string_view{}};
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(x.body_deadline - now);
     lowest(client_).expires_after(std::min<std::chrono::milliseconds>(cfg_->server.idle_timeout, left));
-    auto [ec, n] = co_await http::async_read(client_, buffer, parser, use_nothrow);
+    auto ec = co_await read_http(client_, buffer, parser, ReadUntil::message);
     if (ec == http::error::need_buffer) ec = {};
     co_return std::pair{ec, std::string_view(piece(), kBodyPiece - body.size)};
   }
@@ -842,7 +843,7 @@ class Session {
     res.body().data = piece();
     res.body().size = kBodyPiece;
     lowest(up).expires_after(cfg_->upstream.read_timeout);
-    auto [ec, n] = co_await http::async_read(up, up_buffer, response, use_nothrow);
+    auto ec = co_await read_http(up, up_buffer, response, ReadUntil::message);
     if (ec == http::error::need_buffer) ec = {};
     co_return std::pair{ec, kBodyPiece - res.body().size};
   }
