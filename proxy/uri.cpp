@@ -2,6 +2,7 @@
 
 #include "s3proxy/text.hpp"
 
+#include <algorithm>
 #include <array>
 
 namespace s3proxy::uri {
@@ -28,18 +29,23 @@ int hex_value(char c) {
 
 std::string encode(std::string_view s, bool keep_slash) {
   static constexpr char kHex[] = "0123456789ABCDEF";
-  const auto kept = [keep_slash](unsigned char c) { return kUnreserved[c] || (keep_slash && c == '/'); };
+  const auto kept = [keep_slash](char c) { return kUnreserved[static_cast<unsigned char>(c)] || (keep_slash && c == '/'); };
+  // Most names and values have nothing to escape (dates, hex signatures, plain keys): those
+  // are one scan and one copy.
+  const auto first_escape = static_cast<std::size_t>(std::find_if_not(s.begin(), s.end(), kept) - s.begin());
+  if (first_escape == s.size()) return std::string(s);
   // Sized once, then written in place: an encoded key is built on every signed request.
-  std::size_t size = 0;
-  for (char c : s) size += kept(static_cast<unsigned char>(c)) ? 1 : 3;
+  std::size_t size = first_escape;
+  for (char c : s.substr(first_escape)) size += kept(c) ? 1 : 3;
   std::string out(size, '\0');
-  char* w = out.data();
-  for (char c : s) {
-    const auto b = static_cast<unsigned char>(c);
-    if (kept(b)) {
+  std::copy_n(s.data(), first_escape, out.data());
+  char* w = out.data() + first_escape;
+  for (char c : s.substr(first_escape)) {
+    if (kept(c)) {
       *w++ = c;
       continue;
     }
+    const auto b = static_cast<unsigned char>(c);
     *w++ = '%';
     *w++ = kHex[b >> 4];
     *w++ = kHex[b & 0xf];
