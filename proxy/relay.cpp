@@ -149,6 +149,14 @@ std::string error_resource(std::string_view bucket, std::string_view key) {
   return fmt::format("/{}/{}", bucket, key);
 }
 
+// An interim answer (RFC 9110 §15.2) the client is not given: 102 Processing, 103 Early Hints,
+// and a 100 Continue unless it is the one being waited for. Taken for the final answer, it
+// would leave the real one unread on the upstream connection, for the next request there.
+// 101 is none: nothing asked for a change of protocol.
+bool skipped_interim(unsigned status, bool want_continue) {
+  return status / 100 == 1 && status != 101 && !(want_continue && status == 100);
+}
+
 bool is_stale_connection_error(const error_code& ec) {
   return ec == asio::error::eof || ec == http::error::end_of_stream || ec == asio::error::connection_reset ||
          ec == asio::error::broken_pipe;
@@ -613,8 +621,7 @@ class Session {
       co_await send_continue(x);
       co_return ContinueStep::send_body;
     }
-    up_tcp.expires_after(cfg_->upstream.read_timeout);
-    auto [ec, n] = co_await http::async_read_header(up, up_buffer, *response, use_nothrow);
+    const error_code ec = co_await read_response_head(up, up_buffer, response, plan, true);
     if (ec) {
       if (stale(ec)) co_return ContinueStep::stale;
       const Failure failure = upstream_failure(ec);
@@ -633,18 +640,21 @@ class Session {
     co_return ContinueStep::send_body;
   }
 
-  // Reads the upstream's final response head, skipping interim 100s (a late one we did not
-  // wait for, or one that crossed the body).
+  // Reads the upstream's final response head (or, when `want_continue`, a 100 Continue),
+  // skipping interim answers: a late 100 we did not wait for, one that crossed the body, a
+  // 102 or 103. A 101 is an error.
   template <class UpStream>
   asio::awaitable<error_code> read_response_head(UpStream& up, UpBuffer& up_buffer,
-                                                 std::optional<ResponseParser>& response, const ForwardPlan& plan) {
+                                                 std::optional<ResponseParser>& response, const ForwardPlan& plan,
+                                                 bool want_continue = false) {
     lowest(up).expires_after(cfg_->upstream.read_timeout);
     auto [ec, n] = co_await http::async_read_header(up, up_buffer, *response, use_nothrow);
-    while (!ec && response->get().result() == http::status::continue_) {
+    while (!ec && skipped_interim(response->get().result_int(), want_continue)) {
       response.emplace();
       prepare(*response, plan);
       std::tie(ec, n) = co_await http::async_read_header(up, up_buffer, *response, use_nothrow);
     }
+    if (!ec && response->get().result() == http::status::switching_protocols) ec = http::error::bad_status;
     co_return ec;
   }
 
