@@ -800,7 +800,9 @@ class Session {
       }
     }
 
-    if (response.chunked() || (!response.content_length() && !response.is_done())) {
+    // A bodiless answer (to a HEAD, a 204, a 304) takes the path below whatever framing it
+    // announces: a chunked serializer would add a last chunk the client reads as the next response.
+    if (!response.is_done() && (response.chunked() || !response.content_length())) {
       co_return co_await relay_reframed(x, up, up_buffer, response, plan, upstream_keep_alive);
     }
     // Framed by Content-Length (or bodiless): the head goes out together with the first

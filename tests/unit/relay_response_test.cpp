@@ -345,5 +345,25 @@ TEST(RelayResponse, RefusesASwitchToAnotherProtocolNobodyAskedFor) {
   EXPECT_EQ(rest, "");
 }
 
+TEST(RelayResponse, HeadAnsweredWithChunkedFramingGetsNoBodyBytes) {
+  ScriptedUpstream up({{{0ms, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nETag: \"e\"\r\n\r\n"}}});
+  Worker w(up);
+  std::string rest;
+  const auto got = replies(w.exchange(signed_request(http::verb::head, "a.txt")), true, rest);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].status, 200u);
+  EXPECT_EQ(rest, "") << "bytes after a HEAD answer would be read as the next response";
+}
+
+TEST(RelayResponse, NotModifiedWithChunkedFramingGetsNoBodyBytes) {
+  ScriptedUpstream up({{{0ms, "HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\nETag: \"e\"\r\n\r\n"}}});
+  Worker w(up);
+  std::string rest;
+  const auto got = replies(w.exchange(signed_request(http::verb::get, "a.txt")), false, rest);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].status, 304u);
+  EXPECT_EQ(rest, "") << "bytes after a 304 would be read as the next response";
+}
+
 }  // namespace
 }  // namespace s3proxy
