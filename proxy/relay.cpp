@@ -878,6 +878,12 @@ class Session {
   asio::awaitable<void> relay_reframed(Exchange& x, UpStream& up, UpBuffer& up_buffer, ResponseParser& response,
                                        ForwardPlan& plan, bool upstream_keep_alive) {
     auto& res = response.get();
+    if (!response.chunked()) {
+      // The body ends where the upstream closes its connection: for the client, only the close
+      // of this one can mark that end.
+      x.keep_alive = false;
+      res.keep_alive(false);
+    }
     http::response_serializer<http::buffer_body> sr{res};
     bool complete = response.is_done();
     for (;;) {

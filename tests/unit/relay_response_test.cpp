@@ -365,5 +365,27 @@ TEST(RelayResponse, NotModifiedWithChunkedFramingGetsNoBodyBytes) {
   EXPECT_EQ(rest, "") << "bytes after a 304 would be read as the next response";
 }
 
+TEST(RelayResponse, BodyEndedByTheUpstreamsCloseReachesTheClientFramed) {
+  // HTTP/1.0 style: no Content-Length, no chunked; the body ends where the connection does.
+  ScriptedUpstream up({{{0ms, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nhello"}, {0ms, kClose}}});
+  Worker w(up);
+  // The client keeps its connection open: the end of the body must be in the framing.
+  std::string request = signed_request(http::verb::get, "a.txt");
+  request.replace(request.find("Connection: close\r\n"), 19, "");
+  const auto start = std::chrono::steady_clock::now();
+  const std::string bytes = w.exchange(request, 2s);
+  std::string rest;
+  const auto got = replies(bytes, false, rest);
+  ASSERT_EQ(got.size(), 1u) << "[" << bytes << "] rest [" << rest << "]";
+  EXPECT_EQ(got[0].body, "hello");
+  const auto head_end = bytes.find("\r\n\r\n");
+  const std::string head = text::lower(bytes.substr(0, head_end));
+  const bool framed = head.find("transfer-encoding: chunked") != std::string::npos ||
+                      head.find("content-length:") != std::string::npos;
+  const bool closes = head.find("connection: close") != std::string::npos &&
+                      std::chrono::steady_clock::now() - start < 1500ms;
+  EXPECT_TRUE(framed || closes) << bytes;
+}
+
 }  // namespace
 }  // namespace s3proxy
