@@ -88,6 +88,7 @@ struct Exchange {
   bool is_write = false;
   bool auth_failed = false;
   bool keep_alive = true;
+  unsigned client_version = 11;  // the HTTP version of the client's request (10 or 11)
   ClientState client = ClientState::nothing_sent;
   bool embedded_error = false;  // a 2xx whose body is an S3 <Error>
   bool phantom = false;         // acknowledged upstream, missing on verification
@@ -305,6 +306,7 @@ class Session {
                                   headers};
     x.rec.method = text::bounded(view.method);
     x.keep_alive = req.keep_alive();
+    x.client_version = req.version();
     x.rec.payload_mode = text::bounded(payload_mode_label(sigv4::header_value(headers, "x-amz-content-sha256")));
     x.is_write = is_write_method(view.method);
 
@@ -878,9 +880,10 @@ class Session {
   asio::awaitable<void> relay_reframed(Exchange& x, UpStream& up, UpBuffer& up_buffer, ResponseParser& response,
                                        ForwardPlan& plan, bool upstream_keep_alive) {
     auto& res = response.get();
-    if (!response.chunked()) {
-      // The body ends where the upstream closes its connection: for the client, only the close
-      // of this one can mark that end.
+    if (!response.chunked() || x.client_version < 11) {
+      // The body ends where the upstream closes its connection, or the client (HTTP/1.0) cannot
+      // read chunks (RFC 9112 §7.1): only the close of the client's connection can mark the end.
+      res.chunked(false);
       x.keep_alive = false;
       res.keep_alive(false);
     }

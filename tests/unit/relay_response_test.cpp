@@ -387,5 +387,18 @@ TEST(RelayResponse, BodyEndedByTheUpstreamsCloseReachesTheClientFramed) {
   EXPECT_TRUE(framed || closes) << bytes;
 }
 
+TEST(RelayResponse, ChunkedAnswerReachesAnHttp10ClientDelimitedByTheClose) {
+  // An HTTP/1.0 client cannot read chunks (RFC 9112 §7.1: they must not be sent to it).
+  ScriptedUpstream up({{{0ms, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"}}});
+  Worker w(up);
+  std::string request = signed_request(http::verb::get, "a.txt");
+  request.replace(request.find(" HTTP/1.1\r\n"), 11, " HTTP/1.0\r\n");
+  const std::string bytes = w.exchange(request);
+  const auto head_end = bytes.find("\r\n\r\n");
+  ASSERT_NE(head_end, std::string::npos) << bytes;
+  EXPECT_EQ(text::lower(bytes.substr(0, head_end)).find("transfer-encoding"), std::string::npos) << bytes;
+  EXPECT_EQ(bytes.substr(head_end + 4), "hello");
+}
+
 }  // namespace
 }  // namespace s3proxy
