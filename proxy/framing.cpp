@@ -44,6 +44,10 @@ std::optional<Failure> check_request_head(const RequestHead& head) {
   std::string_view length, encoding;
   bool aws_chunked = false;  // a STREAMING-* payload: its Content-Length includes the chunk framing
   for (const auto& h : head.headers) {
+    if (h.name.find('_') != std::string_view::npos) {
+      return bad_request(fmt::format("The header name {} holds an underscore, which servers read as a hyphen.",
+                                     text::bounded(h.name)));
+    }
     if (text::iequals(h.name, "x-amz-content-sha256")) aws_chunked = text::trim(h.value).starts_with("STREAMING-");
     if (text::iequals(h.name, "host")) ++hosts;
     if (text::iequals(h.name, "content-length")) {

@@ -89,6 +89,7 @@ struct Exchange {
   bool is_write = false;
   bool auth_failed = false;
   bool keep_alive = true;
+  unsigned client_version = 11;  // the HTTP version of the client's request (10 or 11)
   ClientState client = ClientState::nothing_sent;
   bool embedded_error = false;  // a 2xx whose body is an S3 <Error>
   bool phantom = false;         // acknowledged upstream, missing on verification
@@ -148,6 +149,14 @@ std::string error_resource(std::string_view bucket, std::string_view key) {
   if (bucket.empty()) return "/";
   if (key.empty()) return fmt::format("/{}", bucket);
   return fmt::format("/{}/{}", bucket, key);
+}
+
+// An interim answer (RFC 9110 §15.2) the client is not given: 102 Processing, 103 Early Hints,
+// and a 100 Continue unless it is the one being waited for. Taken for the final answer, it
+// would leave the real one unread on the upstream connection, for the next request there.
+// 101 is none: nothing asked for a change of protocol.
+bool skipped_interim(unsigned status, bool want_continue) {
+  return status / 100 == 1 && status != 101 && !(want_continue && status == 100);
 }
 
 bool is_stale_connection_error(const error_code& ec) {
@@ -298,6 +307,7 @@ class Session {
                                   headers};
     x.rec.method = text::bounded(view.method);
     x.keep_alive = req.keep_alive();
+    x.client_version = req.version();
     x.rec.payload_mode = text::bounded(payload_mode_label(sigv4::header_value(headers, "x-amz-content-sha256")));
     x.is_write = is_write_method(view.method);
 
@@ -614,8 +624,7 @@ class Session {
       co_await send_continue(x);
       co_return ContinueStep::send_body;
     }
-    up_tcp.expires_after(cfg_->upstream.read_timeout);
-    auto ec = co_await read_http(up, up_buffer, *response, ReadUntil::header);
+    const error_code ec = co_await read_response_head(up, up_buffer, response, plan, true);
     if (ec) {
       if (stale(ec)) co_return ContinueStep::stale;
       const Failure failure = upstream_failure(ec);
@@ -634,18 +643,21 @@ class Session {
     co_return ContinueStep::send_body;
   }
 
-  // Reads the upstream's final response head, skipping interim 100s (a late one we did not
-  // wait for, or one that crossed the body).
+  // Reads the upstream's final response head (or, when `want_continue`, a 100 Continue),
+  // skipping interim answers: a late 100 we did not wait for, one that crossed the body, a
+  // 102 or 103. A 101 is an error.
   template <class UpStream>
   asio::awaitable<error_code> read_response_head(UpStream& up, UpBuffer& up_buffer,
-                                                 std::optional<ResponseParser>& response, const ForwardPlan& plan) {
+                                                 std::optional<ResponseParser>& response, const ForwardPlan& plan,
+                                                 bool want_continue = false) {
     lowest(up).expires_after(cfg_->upstream.read_timeout);
     auto ec = co_await read_http(up, up_buffer, *response, ReadUntil::header);
-    while (!ec && response->get().result() == http::status::continue_) {
+    while (!ec && skipped_interim(response->get().result_int(), want_continue)) {
       response.emplace();
       prepare(*response, plan);
       ec = co_await read_http(up, up_buffer, *response, ReadUntil::header);
     }
+    if (!ec && response->get().result() == http::status::switching_protocols) ec = http::error::bad_status;
     co_return ec;
   }
 
@@ -791,7 +803,9 @@ class Session {
       }
     }
 
-    if (response.chunked() || (!response.content_length() && !response.is_done())) {
+    // A bodiless answer (to a HEAD, a 204, a 304) takes the path below whatever framing it
+    // announces: a chunked serializer would add a last chunk the client reads as the next response.
+    if (!response.is_done() && (response.chunked() || !response.content_length())) {
       co_return co_await relay_reframed(x, up, up_buffer, response, plan, upstream_keep_alive);
     }
     // Framed by Content-Length (or bodiless): the head goes out together with the first
@@ -867,6 +881,13 @@ class Session {
   asio::awaitable<void> relay_reframed(Exchange& x, UpStream& up, UpBuffer& up_buffer, ResponseParser& response,
                                        ForwardPlan& plan, bool upstream_keep_alive) {
     auto& res = response.get();
+    if (!response.chunked() || x.client_version < 11) {
+      // The body ends where the upstream closes its connection, or the client (HTTP/1.0) cannot
+      // read chunks (RFC 9112 §7.1): only the close of the client's connection can mark the end.
+      res.chunked(false);
+      x.keep_alive = false;
+      res.keep_alive(false);
+    }
     http::response_serializer<http::buffer_body> sr{res};
     bool complete = response.is_done();
     for (;;) {

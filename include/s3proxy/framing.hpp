@@ -36,6 +36,9 @@ struct RequestHead {
 //    (RFC 9112 §6.1: the body length cannot be known),
 //  - a Content-Length larger than any S3 request body can be (400 EntityTooLarge): 5 GiB,
 //    plus kMaxFramingOverhead for an aws-chunked (STREAMING-*) payload,
+//  - a header name holding '_': CGI-style servers (Ceph RGW's frontends, Apache's CGI) read
+//    it as '-', so "x_amz_acl" would reach the upstream as an x-amz-acl that was neither
+//    signed by the client nor stripped by the proxy,
 //  - a Connection header naming a field the request depends on end to end (an x-amz-*
 //    field, Authorization, Host, Content-*): dropping it as hop-by-hop would forward a
 //    different request from the one verified.

@@ -135,6 +135,16 @@ TEST(RequestFraming, RefusesConnectionNamingAnEndToEndField) {
   EXPECT_EQ(ok.error(), std::nullopt);
 }
 
+// A CGI-style server (Ceph RGW's frontends among them) reads a header name with '-' and '_'
+// alike: "x_amz_acl" would reach it as x-amz-acl, unsigned and never stripped.
+TEST(RequestFraming, RefusesHeaderNamesWithAnUnderscore) {
+  for (const char* name : {"x_amz_acl", "X_Amz_Meta_Note", "x-amz_copy-source", "content_md5", "_"}) {
+    Head h;
+    h.fields.emplace_back(name, "public-read");
+    EXPECT_EQ(h.error(), S3Error::InvalidRequest) << name;
+  }
+}
+
 TEST(RequestFraming, EchoesAHostileMethodOnlyBounded) {
   Head h;
   h.method = std::string(5000, 'X');

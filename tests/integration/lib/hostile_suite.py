@@ -503,6 +503,8 @@ def rows_framing():
         framing("bare_lf_one_header", header_line(b"x-note: a\nx-amz-acl: public-read")),
         framing("obs_fold_continuation", header_line(b"x-note: a\r\n public-read")),
         framing("space_before_colon", header_line(b"x-amz-acl : public-read")),
+        # RGW reads '_' in a name as '-': this would be an unsigned x-amz-acl nobody strips.
+        framing("underscore_in_name", header_line(b"x_amz_acl: public-read")),
         framing("control_char_in_value", header_line(b"x-note: a\x01b")),
         framing("raw_cr_in_value", header_line(b"x-note: a\rx-amz-acl: public-read")),
         framing("nul_in_value", header_line(b"x-note: a\x00b")),
