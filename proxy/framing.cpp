@@ -14,6 +14,9 @@ namespace {
 
 Failure bad_request(std::string message) { return Failure{S3Error::InvalidRequest, std::move(message)}; }
 
+// User metadata: the one header family whose names may hold an underscore (framing.hpp).
+constexpr std::string_view kUserMetadataPrefix = "x-amz-meta-";
+
 bool allowed_method(std::string_view m) {
   static constexpr std::array kMethods = {std::string_view("GET"),  std::string_view("HEAD"),
                                           std::string_view("PUT"),  std::string_view("POST"),
@@ -40,15 +43,18 @@ std::optional<Failure> check_request_head(const RequestHead& head) {
     return Failure{S3Error::RequestHeaderSectionTooLarge,
                    fmt::format("Your request has more than {} header fields.", kMaxHeaderFields)};
   }
-  std::size_t hosts = 0, lengths = 0, encodings = 0;
+  std::size_t hosts = 0, lengths = 0, encodings = 0, payload_hashes = 0;
   std::string_view length, encoding;
   bool aws_chunked = false;  // a STREAMING-* payload: its Content-Length includes the chunk framing
   for (const auto& h : head.headers) {
-    if (h.name.find('_') != std::string_view::npos) {
+    if (h.name.find('_') != std::string_view::npos && !text::istarts_with(h.name, kUserMetadataPrefix)) {
       return bad_request(fmt::format("The header name {} holds an underscore, which servers read as a hyphen.",
                                      text::bounded(h.name)));
     }
-    if (text::iequals(h.name, "x-amz-content-sha256")) aws_chunked = text::trim(h.value).starts_with("STREAMING-");
+    if (text::iequals(h.name, "x-amz-content-sha256")) {
+      ++payload_hashes;
+      aws_chunked = text::trim(h.value).starts_with("STREAMING-");
+    }
     if (text::iequals(h.name, "host")) ++hosts;
     if (text::iequals(h.name, "content-length")) {
       ++lengths;
@@ -68,6 +74,8 @@ std::optional<Failure> check_request_head(const RequestHead& head) {
   }
   if (hosts != 1) return bad_request(hosts == 0 ? "The request has no Host header." : "The request has more than one Host header.");
   if (lengths > 1) return bad_request("The request has more than one Content-Length header.");
+  // One payload mode for every reader: verification, this size limit and the body's framing.
+  if (payload_hashes > 1) return bad_request("The request has more than one x-amz-content-sha256 header.");
   if (encodings > 1) return bad_request("The request has more than one Transfer-Encoding header.");
   if (encodings == 1) {
     if (lengths == 1) return bad_request("The request has both Content-Length and Transfer-Encoding.");

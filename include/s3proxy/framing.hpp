@@ -32,13 +32,17 @@ struct RequestHead {
 //  - more than kMaxHeaderFields fields (400 RequestHeaderSectionTooLarge),
 //  - Host missing or repeated (RFC 9112 §3.2),
 //  - Content-Length repeated, or beside Transfer-Encoding,
+//  - x-amz-content-sha256 repeated (the payload mode must be one for verification, the
+//    size limit below and the body's framing),
 //  - Transfer-Encoding whose last coding is not "chunked", or that names chunked twice
 //    (RFC 9112 §6.1: the body length cannot be known),
 //  - a Content-Length larger than any S3 request body can be (400 EntityTooLarge): 5 GiB,
 //    plus kMaxFramingOverhead for an aws-chunked (STREAMING-*) payload,
 //  - a header name holding '_': CGI-style servers (Ceph RGW's frontends, Apache's CGI) read
 //    it as '-', so "x_amz_acl" would reach the upstream as an x-amz-acl that was neither
-//    signed by the client nor stripped by the proxy,
+//    signed by the client nor stripped by the proxy. Past "x-amz-meta-" an underscore is
+//    allowed: read as '-' the name is still user metadata, it is signed like every x-amz-*
+//    field, and SDK users name metadata keys with underscores (boto3: "my_key"),
 //  - a Connection header naming a field the request depends on end to end (an x-amz-*
 //    field, Authorization, Host, Content-*): dropping it as hop-by-hop would forward a
 //    different request from the one verified.

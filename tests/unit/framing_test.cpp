@@ -138,10 +138,29 @@ TEST(RequestFraming, RefusesConnectionNamingAnEndToEndField) {
 // A CGI-style server (Ceph RGW's frontends among them) reads a header name with '-' and '_'
 // alike: "x_amz_acl" would reach it as x-amz-acl, unsigned and never stripped.
 TEST(RequestFraming, RefusesHeaderNamesWithAnUnderscore) {
-  for (const char* name : {"x_amz_acl", "X_Amz_Meta_Note", "x-amz_copy-source", "content_md5", "_"}) {
+  for (const char* name : {"x_amz_acl", "X_Amz_Meta_Note", "x-amz_copy-source", "content_md5", "_", "x-amz-meta_note",
+                           "x-amz-grant_read"}) {
     Head h;
     h.fields.emplace_back(name, "public-read");
     EXPECT_EQ(h.error(), S3Error::InvalidRequest) << name;
+  }
+}
+
+// Verification reads the first x-amz-content-sha256 and the size limit would have read the
+// last: a repeat is refused, so there is one payload mode for all.
+TEST(RequestFraming, RefusesARepeatedPayloadHash) {
+  Head h;
+  h.fields.emplace_back("x-amz-content-sha256", "UNSIGNED-PAYLOAD");
+  h.fields.emplace_back("X-Amz-Content-Sha256", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD");
+  EXPECT_EQ(h.error(), S3Error::InvalidRequest);
+}
+
+// Read as '-' these stay user metadata, signed like every x-amz-* field.
+TEST(RequestFraming, AcceptsUnderscoresInAUserMetadataName) {
+  for (const char* name : {"x-amz-meta-my_key", "X-Amz-Meta-Trace_Id_2"}) {
+    Head h;
+    h.fields.emplace_back(name, "kept");
+    EXPECT_FALSE(h.check().has_value()) << name;
   }
 }
 

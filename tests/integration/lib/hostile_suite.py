@@ -505,6 +505,8 @@ def rows_framing():
         framing("space_before_colon", header_line(b"x-amz-acl : public-read")),
         # RGW reads '_' in a name as '-': this would be an unsigned x-amz-acl nobody strips.
         framing("underscore_in_name", header_line(b"x_amz_acl: public-read")),
+        # One payload mode for verification, the size limit and the framing.
+        framing("payload_hash_twice", header_line(b"x-amz-content-sha256: STREAMING-UNSIGNED-PAYLOAD-TRAILER")),
         framing("control_char_in_value", header_line(b"x-note: a\x01b")),
         framing("raw_cr_in_value", header_line(b"x-note: a\rx-amz-acl: public-read")),
         framing("nul_in_value", header_line(b"x-note: a\x00b")),
