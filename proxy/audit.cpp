@@ -1,7 +1,6 @@
 #include "s3proxy/audit.hpp"
 
 #include "s3proxy/text.hpp"
-#include "s3proxy/uri.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -24,10 +23,6 @@
 
 namespace s3proxy {
 namespace {
-
-constexpr std::string_view kRedacted = "*****";
-
-using text::iequals;
 
 // --- JSON text -------------------------------------------------------------------------
 
@@ -166,13 +161,6 @@ boost::json::object acl_headers_object(const std::vector<std::pair<std::string, 
 
 // Milliseconds with microsecond resolution: finer digits are timer noise.
 double round_to_microseconds(double ms) { return std::round(ms * 1000.0) / 1000.0; }
-
-bool is_secret_query_param(std::string_view raw_name) {
-  // A name that does not decode is compared as sent.
-  const std::string name = uri::decode(raw_name).value_or(std::string(raw_name));
-  return iequals(name, "X-Amz-Signature") || iequals(name, "X-Amz-Credential") ||
-         iequals(name, "X-Amz-Security-Token");
-}
 
 // --- the writer ------------------------------------------------------------------------
 
@@ -338,24 +326,6 @@ std::string to_json_line(const AuditRecord& rec) {
   str("remote", rec.remote);
   str("payload_mode", rec.payload_mode);
   out.push_back('}');
-  return out;
-}
-
-std::string redact_query(std::string_view raw_query) {
-  std::string out;
-  out.reserve(raw_query.size());
-  uri::QueryComponents components(raw_query);
-  bool first = true;
-  for (uri::QueryComponent c; components.next(c); first = false) {
-    if (!first) out.push_back('&');
-    if (c.has_value && is_secret_query_param(c.raw_name)) {
-      out.append(c.raw_name);
-      out.push_back('=');
-      out.append(kRedacted);
-    } else {
-      out.append(c.raw);
-    }
-  }
   return out;
 }
 

@@ -63,10 +63,6 @@ std::string to_json_line(const AuditRecord& rec);
 // non-finite numbers as null, invalid UTF-8 repaired.
 std::string to_json_line(const boost::json::object& obj);
 
-// The raw query with the values of X-Amz-Signature, X-Amz-Credential and X-Amz-Security-Token
-// (names compared case-insensitively, also when percent-encoded) replaced by "*****".
-std::string redact_query(std::string_view raw_query);
-
 class AuditLog {
  public:
   // Lines waiting beyond this many bytes hold back the next write() until the writer thread
