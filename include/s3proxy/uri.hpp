@@ -30,9 +30,8 @@ struct QueryComponent {
 };
 
 // The single splitter of query strings. Every reader of a query (classification, access,
-// verification, ACL decisions, checksums, tagging, forwarding, the audit's redaction) walks
-// it with this and decodes names with `decode`, so none can see a parameter the others do
-// not. Empty components ("a&&b", "a&") are yielded too, for the readers that keep the query
+// verification, ACL decisions, checksums, tagging, forwarding) walks it with this and
+// decodes names with `decode`, so none can see a parameter the others do not. Empty components ("a&&b", "a&") are yielded too, for the readers that keep the query
 // as sent; an empty query has none.
 class QueryComponents {
  public:
