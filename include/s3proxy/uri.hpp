@@ -32,8 +32,8 @@ struct QueryComponent {
 // The single splitter of query strings. Every reader of a query (classification, access,
 // verification, ACL decisions, checksums, tagging, forwarding) walks it with this and
 // decodes names with `decode`, so none can see a parameter the others do not. Empty
-// components ("a&&b", "a&") are yielded too, for the readers that keep the query as sent
-// (forwarding); an empty query has none.
+// components ("a&&b", "a&") are yielded too (a reader that forwards or canonicalises the
+// query leaves them out); an empty query has none.
 class QueryComponents {
  public:
   explicit QueryComponents(std::string_view raw_query) : rest_(raw_query), done_(raw_query.empty()) {}
