@@ -4,21 +4,11 @@
 // sockets against serve_connection itself.
 #include "s3proxy/lifecycle.hpp"
 
-#include "s3proxy/audit.hpp"
-#include "s3proxy/buffer_pool.hpp"
-#include "s3proxy/config_store.hpp"
-#include "s3proxy/metrics.hpp"
 #include "s3proxy/overload.hpp"
-#include "s3proxy/relay.hpp"
-#include "s3proxy/s3_client.hpp"
-#include "s3proxy/upstream.hpp"
+
+#include "proxy_worker.hpp"
 
 #include <gtest/gtest.h>
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -34,18 +24,7 @@ using namespace std::chrono_literals;
 constexpr std::string_view kClientKey = "AKIALIFECYCLETEST01";
 constexpr std::string_view kClientSecret = "lifecycle-test-client-secret";
 
-Config test_config(std::uint16_t upstream_port) {
-  Config c;
-  c.server.listen = {"127.0.0.1", 0};
-  c.upstream.host = "127.0.0.1";
-  c.upstream.port = upstream_port;
-  c.upstream.host_header = "127.0.0.1:" + std::to_string(upstream_port);
-  c.upstream.region = "us-east-1";
-  c.upstream.access_key_id = "AKIAUPSTREAMTEST0001";
-  c.upstream.secret_access_key = Secret("upstream-test-secret");
-  c.clients.push_back(ClientKey{std::string(kClientKey), Secret(std::string(kClientSecret)), "", Secret(), {}});
-  return c;
-}
+Config test_config(std::uint16_t upstream_port) { return test::worker_config(upstream_port, kClientKey, kClientSecret); }
 
 std::filesystem::path temp_file(std::string_view tag) {
   return std::filesystem::temp_directory_path() /
@@ -68,108 +47,25 @@ std::vector<boost::json::object> with_event(const std::vector<boost::json::objec
   return out;
 }
 
-// One blocking client connection on its own thread: sends `request`, waits `hold` (then,
-// when it sent nothing, ends its side as an idle client leaving would), reads until the
-// server closes (or 10 s pass) and returns what it got.
-std::future<std::string> talk(std::uint16_t port, std::string request, std::chrono::milliseconds hold = 0ms) {
-  return std::async(std::launch::async, [port, request = std::move(request), hold] {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    timeval tv{10, 0};
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    std::string got;
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-      if (!request.empty()) (void)::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
-      std::this_thread::sleep_for(hold);
-      if (request.empty()) ::shutdown(fd, SHUT_WR);
-      char buf[4096];
-      for (;;) {
-        const auto n = ::recv(fd, buf, sizeof buf, 0);
-        if (n <= 0) break;
-        got.append(buf, static_cast<std::size_t>(n));
-      }
-    }
-    ::close(fd);
-    return got;
-  });
-}
+using test::talk;
 
 // A request signed with the test client's key (what an SDK would send), as raw bytes;
 // `body_sent` may be shorter than `body` to leave the upload hanging.
 std::string signed_request(std::uint16_t proxy_port, http::verb method, const std::string& key,
                            const std::string& body = {}, std::size_t body_sent = std::string::npos) {
-  UpstreamConfig signer;
-  signer.host = "127.0.0.1";
-  signer.port = proxy_port;
-  signer.host_header = "127.0.0.1:" + std::to_string(proxy_port);
-  signer.region = "us-east-1";
-  signer.access_key_id = std::string(kClientKey);
-  signer.secret_access_key = Secret(std::string(kClientSecret));
-  S3ClientRequest req;
-  req.method = method;
-  req.bucket = "media";
-  req.key = key;
-  req.body = body;
-  const auto prepared = prepare_request(req, signer, std::chrono::system_clock::now());
-  std::string out = std::string(http::to_string(method)) + " " + prepared.target + " HTTP/1.1\r\n";
-  for (const auto& [name, value] : prepared.headers) out += name + ": " + value + "\r\n";
-  out += "\r\n";
-  out += body.substr(0, body_sent);
-  return out;
+  return test::signed_head("127.0.0.1:" + std::to_string(proxy_port), kClientKey, kClientSecret, method, key, body) +
+         body.substr(0, body_sent);
 }
 
 // One worker, as run_server sets it up, in front of an upstream that accepts connections
 // (in its listen backlog) and never answers.
-struct Worker {
-  BufferPool buffers;  // outlives the coroutine frames the io_context destroys
-  asio::io_context ioc{1};
+struct Worker : test::ProxyWorker {
   tcp::acceptor silent_upstream{ioc, {asio::ip::make_address("127.0.0.1"), 0}};
-  Config cfg = test_config(silent_upstream.local_endpoint().port());
-  ConfigStore store{cfg};
-  std::filesystem::path audit_path = temp_file("audit");
-  std::optional<AuditLog> audit;
-  Metrics metrics;
-  Activity activity;
-  std::optional<ConnectionRegistry> registry;
-  std::optional<UpstreamPool> pool;
-  std::optional<S3Client> client;
-  std::optional<ProxyServices> services;
-  std::atomic<bool> stopping{false};
-  std::optional<WorkerState> state;
-  tcp::acceptor acceptor{ioc, {asio::ip::make_address("127.0.0.1"), 0}};
 
   explicit Worker(std::function<void(Config&)> adjust = {}) {
-    if (adjust) {
-      adjust(cfg);
-      EXPECT_EQ(store.replace(cfg), std::nullopt);
-    }
-    std::filesystem::remove(audit_path);
-    audit.emplace(audit_path.string());
-    registry.emplace(activity, store, *audit, metrics);
-    pool.emplace(ioc.get_executor(), cfg.upstream, nullptr, metrics);
-    client.emplace(*pool, store.upstream_source());
-    services.emplace(ProxyServices{store, *audit, metrics});
-    state.emplace(WorkerState{*services, *pool, *client, stopping, *registry, buffers});
-    accept_next();
-  }
-  ~Worker() {
-    ioc.stop();
-    std::filesystem::remove(audit_path);
-  }
-
-  std::uint16_t port() const { return acceptor.local_endpoint().port(); }
-
-  // Serves every connection the way accept_loop does: co_spawn with detached, so an
-  // exception leaving serve_connection would come out of ioc.run().
-  void accept_next() {
-    acceptor.async_accept([this](error_code ec, tcp::socket s) {
-      if (ec) return;
-      asio::co_spawn(ioc, serve_connection(std::move(s), *state), asio::detached);
-      accept_next();
-    });
+    Config c = test_config(silent_upstream.local_endpoint().port());
+    if (adjust) adjust(c);
+    start(std::move(c), temp_file("audit"));
   }
 
   // Runs the event loop until `done` holds (or 10 s pass).

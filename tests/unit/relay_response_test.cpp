@@ -3,15 +3,9 @@
 // the connection): over real loopback sockets against serve_connection, with an upstream
 // that plays a script. Every byte the client gets must parse as exactly the responses it
 // asked for, and no answer may be left behind on a pooled connection for another request.
-#include "s3proxy/audit.hpp"
-#include "s3proxy/buffer_pool.hpp"
-#include "s3proxy/config_store.hpp"
-#include "s3proxy/lifecycle.hpp"
-#include "s3proxy/metrics.hpp"
-#include "s3proxy/relay.hpp"
-#include "s3proxy/s3_client.hpp"
 #include "s3proxy/text.hpp"
-#include "s3proxy/upstream.hpp"
+
+#include "proxy_worker.hpp"
 
 #include <gtest/gtest.h>
 
@@ -156,89 +150,23 @@ class ScriptedUpstream {
 };
 
 Config test_config(std::uint16_t upstream_port) {
-  Config c;
-  c.server.listen = {"127.0.0.1", 0};
+  Config c = test::worker_config(upstream_port, kClientKey, kClientSecret);
   c.server.idle_timeout = 3s;
-  c.upstream.host = "127.0.0.1";
-  c.upstream.port = upstream_port;
-  c.upstream.host_header = "127.0.0.1:" + std::to_string(upstream_port);
-  c.upstream.region = "us-east-1";
-  c.upstream.access_key_id = "AKIAUPSTREAMTEST0001";
-  c.upstream.secret_access_key = Secret("upstream-test-secret");
   c.upstream.read_timeout = 3s;
-  c.clients.push_back(ClientKey{std::string(kClientKey), Secret(std::string(kClientSecret)), "", Secret(), {}});
   return c;
 }
 
 // One proxy worker in front of a scripted upstream, run on the test's thread.
-struct Worker {
-  BufferPool buffers;
-  asio::io_context ioc{1};
-  ScriptedUpstream& upstream;
-  Config cfg = test_config(upstream.port());
-  ConfigStore store{cfg};
-  std::filesystem::path audit_path = std::filesystem::temp_directory_path() /
-                                     ("s3proxy-relay-response-" + std::to_string(::getpid()) + ".jsonl");
-  std::optional<AuditLog> audit;
-  Metrics metrics;
-  Activity activity;
-  std::optional<ConnectionRegistry> registry;
-  std::optional<UpstreamPool> pool;
-  std::optional<S3Client> client;
-  std::optional<ProxyServices> services;
-  std::atomic<bool> stopping{false};
-  std::optional<WorkerState> state;
-  tcp::acceptor acceptor{ioc, {asio::ip::make_address("127.0.0.1"), 0}};
-
-  explicit Worker(ScriptedUpstream& up) : upstream(up) {
-    std::filesystem::remove(audit_path);
-    audit.emplace(audit_path.string());
-    registry.emplace(activity, store, *audit, metrics);
-    pool.emplace(ioc.get_executor(), cfg.upstream, nullptr, metrics);
-    client.emplace(*pool, store.upstream_source());
-    services.emplace(ProxyServices{store, *audit, metrics});
-    state.emplace(WorkerState{*services, *pool, *client, stopping, *registry, buffers});
-    accept_next();
-  }
-  ~Worker() {
-    ioc.stop();
-    std::filesystem::remove(audit_path);
-  }
-
-  void accept_next() {
-    acceptor.async_accept([this](error_code ec, tcp::socket s) {
-      if (ec) return;
-      asio::co_spawn(ioc, serve_connection(std::move(s), *state), asio::detached);
-      accept_next();
-    });
+struct Worker : test::ProxyWorker {
+  explicit Worker(ScriptedUpstream& upstream) {
+    start(test_config(upstream.port()), std::filesystem::temp_directory_path() /
+                                            ("s3proxy-relay-response-" + std::to_string(::getpid()) + ".jsonl"));
   }
 
   // Sends `request` on a new connection and returns every byte the proxy sent back until it
   // closed the connection (or `wait` passed), the event loop running meanwhile.
   std::string exchange(const std::string& request, std::chrono::milliseconds wait = 5s) {
-    const std::uint16_t port = acceptor.local_endpoint().port();
-    auto got = std::async(std::launch::async, [port, request, wait] {
-      const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-      const auto ms = wait.count();
-      timeval tv{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>(ms % 1000 * 1000)};
-      ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-      sockaddr_in addr{};
-      addr.sin_family = AF_INET;
-      addr.sin_port = htons(port);
-      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-      std::string out;
-      if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-        (void)::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
-        char buf[4096];
-        for (;;) {
-          const auto n = ::recv(fd, buf, sizeof buf, 0);
-          if (n <= 0) break;
-          out.append(buf, static_cast<std::size_t>(n));
-        }
-      }
-      ::close(fd);
-      return out;
-    });
+    auto got = test::talk(port(), request, 0ms, wait);
     const auto until = std::chrono::steady_clock::now() + wait + 5s;
     while (got.wait_for(0ms) != std::future_status::ready && std::chrono::steady_clock::now() < until) {
       ioc.run_for(5ms);
@@ -250,23 +178,7 @@ struct Worker {
 // A request signed with the test client's key, as an SDK sends it, asking the proxy to
 // close the connection after its answer.
 std::string signed_request(http::verb method, const std::string& key, const std::string& body = {}) {
-  UpstreamConfig signer;
-  signer.host = "127.0.0.1";
-  signer.port = 80;
-  signer.host_header = "proxy.test";
-  signer.region = "us-east-1";
-  signer.access_key_id = std::string(kClientKey);
-  signer.secret_access_key = Secret(std::string(kClientSecret));
-  S3ClientRequest req;
-  req.method = method;
-  req.bucket = "media";
-  req.key = key;
-  req.body = body;
-  const auto prepared = prepare_request(req, signer, std::chrono::system_clock::now());
-  std::string out = std::string(http::to_string(method)) + " " + prepared.target + " HTTP/1.1\r\n";
-  for (const auto& [name, value] : prepared.headers) out += name + ": " + value + "\r\n";
-  out += "Connection: close\r\n\r\n";
-  return out + body;
+  return test::signed_head("proxy.test", kClientKey, kClientSecret, method, key, body, "Connection: close\r\n") + body;
 }
 
 struct Reply {
