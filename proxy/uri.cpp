@@ -95,9 +95,8 @@ bool QueryComponents::next(QueryComponent& out) {
   if (amp == std::string_view::npos) done_ = true;
   else rest_.remove_prefix(amp + 1);
   const auto eq = out.raw.find('=');
-  out.has_value = eq != std::string_view::npos;
   out.raw_name = out.raw.substr(0, eq);
-  out.raw_value = out.has_value ? out.raw.substr(eq + 1) : std::string_view{};
+  out.raw_value = eq == std::string_view::npos ? std::string_view{} : out.raw.substr(eq + 1);
   return true;
 }
 

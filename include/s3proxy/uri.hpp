@@ -26,7 +26,6 @@ struct QueryComponent {
   std::string_view raw;        // the component as sent
   std::string_view raw_name;   // before its first '=' (all of it when there is none)
   std::string_view raw_value;  // after that '='; empty when there is none
-  bool has_value = false;      // the component has an '='
 };
 
 // The single splitter of query strings. Every reader of a query (classification, access,

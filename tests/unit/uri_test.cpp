@@ -52,14 +52,14 @@ TEST(QueryComponents, SplitsOnAmpersandsAndTheFirstEqualsSign) {
   const auto c = components_of("acl&versionId=a%2Bb&x=1=2&empty=");
   ASSERT_EQ(c.size(), 4U);
   EXPECT_EQ(c[0].raw_name, "acl");
-  EXPECT_FALSE(c[0].has_value);
+  EXPECT_EQ(c[0].raw_name, c[0].raw);  // no '=': the name is all of it
   EXPECT_EQ(c[0].raw_value, "");
   EXPECT_EQ(c[1].raw, "versionId=a%2Bb");
   EXPECT_EQ(c[1].raw_name, "versionId");
   EXPECT_EQ(c[1].raw_value, "a%2Bb");
   EXPECT_EQ(c[2].raw_name, "x");
   EXPECT_EQ(c[2].raw_value, "1=2");
-  EXPECT_TRUE(c[3].has_value);
+  EXPECT_EQ(c[3].raw_name, "empty");  // the '=' is not part of the name
   EXPECT_EQ(c[3].raw_value, "");
 }
 
