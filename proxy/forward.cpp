@@ -50,6 +50,17 @@ bool is_presign_param(std::string_view decoded_name) {
 // is taken out of the forwarded query are the same parameters.
 bool is_tagging_param(std::string_view decoded_name) { return text::iequals(decoded_name, "x-amz-tagging"); }
 
+// The decoded value of the first query parameter whose decoded name `matches`; nullopt when
+// there is none or its value does not decode.
+template <class Matches>
+std::optional<std::string> first_parameter(std::string_view raw_query, const Matches& matches) {
+  std::string scratch;
+  uri::QueryComponents components(raw_query);
+  for (uri::QueryComponent c; components.next(c);)
+    if (auto name = uri::decode(c.raw_name, scratch); name && matches(*name)) return uri::decode(c.raw_value);
+  return std::nullopt;
+}
+
 // The query the upstream gets: presigned authentication removed, and in strip mode the ACL
 // parameters presigners hoist out of the headers (S3 applies x-amz-* query parameters).
 std::string forwarded_query(std::string_view raw_query, bool strip_acl, bool strip_checksums, bool strip_tagging) {
@@ -99,20 +110,12 @@ std::optional<bool> upload_acl_is_public(const AclDecision& acl) {
 }
 
 std::optional<std::string> query_parameter(std::string_view raw_query, std::string_view name) {
-  std::string scratch;
-  uri::QueryComponents components(raw_query);
-  for (uri::QueryComponent c; components.next(c);)
-    if (auto decoded = uri::decode(c.raw_name, scratch); decoded && *decoded == name) return uri::decode(c.raw_value);
-  return std::nullopt;
+  return first_parameter(raw_query, [name](std::string_view decoded) { return decoded == name; });
 }
 
 std::optional<std::string> client_tagging(std::span<const sigv4::Header> headers, std::string_view raw_query) {
   if (auto h = sigv4::header_value(headers, "x-amz-tagging")) return std::string(text::trim(*h));
-  std::string scratch;
-  uri::QueryComponents components(raw_query);
-  for (uri::QueryComponent c; components.next(c);)
-    if (auto name = uri::decode(c.raw_name, scratch); name && is_tagging_param(*name)) return uri::decode(c.raw_value);
-  return std::nullopt;
+  return first_parameter(raw_query, is_tagging_param);
 }
 
 bool replaces_tags(std::span<const sigv4::Header> headers) {
